@@ -1,0 +1,217 @@
+//! One-hot encoding of DNA.
+//!
+//! Channel order is A, C, G, T. Lowercase (soft-masked) bases encode like uppercase. `N`, the
+//! IUPAC ambiguity codes (R, Y, K, M, S, W, B, D, H, V) and any other byte encode as
+//! `n_value` in all four channels: 0 for basenji, 0.25 for DRG and kipoiseq.
+//!
+//! Two layouts: [`Layout::LengthFirst`] is `(L, 4)` per sequence (s2f's canonical `(N, L, 4)`,
+//! Keras' channels-last); [`Layout::ChannelsFirst`] is `(4, L)` (PyTorch's `(N, 4, L)`).
+//! In both layouts the reverse complement of one encoded sequence is the reversal of its flat
+//! buffer: positions reverse and channels go 3, 2, 1, 0 (A↔T, C↔G).
+
+use crate::error::{Error, Result};
+
+/// Memory layout of one encoded sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// `(L, 4)`: the four channels of a position are adjacent.
+    #[default]
+    LengthFirst,
+    /// `(4, L)`: one plane of `L` values per channel.
+    ChannelsFirst,
+}
+
+/// Numbers a one-hot array can hold.
+pub trait OneHotValue: Copy + Default + Send + Sync + 'static {
+    /// The value 1.
+    const ONE: Self;
+    /// Converts an N value, or `None` if this type cannot hold it exactly (0.25 in an int8).
+    fn from_n_value(v: f32) -> Option<Self>;
+}
+
+impl OneHotValue for f32 {
+    const ONE: Self = 1.0;
+    fn from_n_value(v: f32) -> Option<Self> {
+        Some(v)
+    }
+}
+
+impl OneHotValue for i8 {
+    const ONE: Self = 1;
+    fn from_n_value(v: f32) -> Option<Self> {
+        (v == 0.0 || v == 1.0).then_some(v as i8)
+    }
+}
+
+impl OneHotValue for u8 {
+    const ONE: Self = 1;
+    fn from_n_value(v: f32) -> Option<Self> {
+        (v == 0.0 || v == 1.0).then_some(v as u8)
+    }
+}
+
+/// Channel of a base byte (A=0, C=1, G=2, T=3, case-insensitive), or `None` for N and others.
+pub fn base_index(b: u8) -> Option<usize> {
+    match b {
+        b'A' | b'a' => Some(0),
+        b'C' | b'c' => Some(1),
+        b'G' | b'g' => Some(2),
+        b'T' | b't' => Some(3),
+        _ => None,
+    }
+}
+
+/// A one-hot encoder with a 256-entry look-up table; build once, reuse for every sequence.
+#[derive(Clone)]
+pub struct Encoder<T> {
+    lut: Box<[[T; 4]; 256]>,
+}
+
+impl<T: OneHotValue> Encoder<T> {
+    /// An encoder writing `n_value` for non-ACGT bytes; fails if `T` cannot hold `n_value`.
+    pub fn new(n_value: f32) -> Result<Self> {
+        let n = T::from_n_value(n_value).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "N value {n_value} cannot be stored in {} (use float32 output)",
+                std::any::type_name::<T>()
+            ))
+        })?;
+        let mut lut = Box::new([[n; 4]; 256]);
+        for b in 0..=255u8 {
+            if let Some(c) = base_index(b) {
+                let mut row = [T::default(); 4];
+                row[c] = T::ONE;
+                lut[b as usize] = row;
+            }
+        }
+        Ok(Self { lut })
+    }
+
+    /// Encodes `seq` into `out`, which must hold exactly `4 * seq.len()` values.
+    pub fn encode_into(&self, seq: &[u8], layout: Layout, out: &mut [T]) -> Result<()> {
+        if out.len() != 4 * seq.len() {
+            return Err(Error::InvalidArgument(format!(
+                "one-hot buffer holds {} values, sequence of {} bases needs {}",
+                out.len(),
+                seq.len(),
+                4 * seq.len()
+            )));
+        }
+        match layout {
+            Layout::LengthFirst => {
+                for (o, &b) in out.chunks_exact_mut(4).zip(seq) {
+                    o.copy_from_slice(&self.lut[b as usize]);
+                }
+            }
+            Layout::ChannelsFirst => {
+                let l = seq.len();
+                for c in 0..4 {
+                    for (o, &b) in out[c * l..(c + 1) * l].iter_mut().zip(seq) {
+                        *o = self.lut[b as usize][c];
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes `seq` into a new buffer.
+    pub fn encode(&self, seq: &[u8], layout: Layout) -> Vec<T> {
+        let mut out = vec![T::default(); 4 * seq.len()];
+        // The buffer is sized above, so this cannot fail.
+        let _ = self.encode_into(seq, layout, &mut out);
+        out
+    }
+}
+
+/// Reverse-complements one encoded sequence in place (either layout).
+pub fn reverse_complement_onehot<T>(encoded: &mut [T]) {
+    encoded.reverse();
+}
+
+/// The complement of a base byte, preserving case; IUPAC codes map to their complements and
+/// anything unknown to `N`/`n`.
+pub fn complement(b: u8) -> u8 {
+    let c = match b.to_ascii_uppercase() {
+        b'A' => b'T',
+        b'T' | b'U' => b'A',
+        b'C' => b'G',
+        b'G' => b'C',
+        b'R' => b'Y',
+        b'Y' => b'R',
+        b'K' => b'M',
+        b'M' => b'K',
+        b'S' => b'S',
+        b'W' => b'W',
+        b'B' => b'V',
+        b'V' => b'B',
+        b'D' => b'H',
+        b'H' => b'D',
+        _ => b'N',
+    };
+    if b.is_ascii_lowercase() {
+        c.to_ascii_lowercase()
+    } else {
+        c
+    }
+}
+
+/// The reverse complement of a sequence.
+pub fn reverse_complement(seq: &[u8]) -> Vec<u8> {
+    seq.iter().rev().map(|&b| complement(b)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_acgt_lowercase_and_n() {
+        let e = Encoder::<f32>::new(0.25).unwrap();
+        let x = e.encode(b"AcGtNR", Layout::LengthFirst);
+        #[rustfmt::skip]
+        let want = [1., 0., 0., 0.,  0., 1., 0., 0.,  0., 0., 1., 0.,  0., 0., 0., 1.,
+                    0.25, 0.25, 0.25, 0.25,  0.25, 0.25, 0.25, 0.25];
+        assert_eq!(x, want);
+    }
+
+    #[test]
+    fn channels_first_is_the_transpose() {
+        let e = Encoder::<i8>::new(0.0).unwrap();
+        let seq = b"ACGTTN";
+        let a = e.encode(seq, Layout::LengthFirst);
+        let b = e.encode(seq, Layout::ChannelsFirst);
+        for i in 0..seq.len() {
+            for c in 0..4 {
+                assert_eq!(a[i * 4 + c], b[c * seq.len() + i]);
+            }
+        }
+        assert_eq!(&b[0..6], &[1, 0, 0, 0, 0, 0]);
+        assert_eq!(&b[18..24], &[0, 0, 1, 1, 0, 0]);
+    }
+
+    #[test]
+    fn int8_rejects_quarter() {
+        assert!(Encoder::<i8>::new(0.25).is_err());
+        assert!(Encoder::<i8>::new(0.0).is_ok());
+    }
+
+    #[test]
+    fn rc_of_encoding_equals_encoding_of_rc() {
+        let e = Encoder::<f32>::new(0.25).unwrap();
+        let seq = b"AACGTNGGTtca";
+        for layout in [Layout::LengthFirst, Layout::ChannelsFirst] {
+            let mut x = e.encode(seq, layout);
+            reverse_complement_onehot(&mut x);
+            assert_eq!(x, e.encode(&reverse_complement(seq), layout));
+        }
+        assert_eq!(reverse_complement(b"ACGTNacgtRYKM"), b"KMRYacgtNACGT".to_vec());
+    }
+
+    #[test]
+    fn wrong_buffer_size_is_an_error() {
+        let e = Encoder::<f32>::new(0.0).unwrap();
+        let mut out = vec![0.0; 7];
+        assert!(e.encode_into(b"AC", Layout::LengthFirst, &mut out).is_err());
+    }
+}

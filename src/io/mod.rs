@@ -1,0 +1,4 @@
+//! File output helpers shared by every job.
+
+pub mod atomic;
+pub mod npy;

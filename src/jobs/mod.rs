@@ -1,0 +1,3 @@
+//! Jobs: whole workflows over genome windows, shared by the CLI and other front ends.
+
+pub mod onehot;
