@@ -86,6 +86,28 @@ pub enum Error {
         message: String,
     },
 
+    /// A model spec that is inconsistent (unknown op, impossible shapes, duplicate names).
+    #[error("model spec: {0}")]
+    Spec(String),
+
+    /// Weights that do not match their spec; lists every problem at once.
+    #[error("{path}: weights do not match the model spec:\n  {}", problems.join("\n  "))]
+    Weights {
+        /// The weights file (or the package).
+        path: PathBuf,
+        /// One line per missing, extra or misshaped tensor.
+        problems: Vec<String>,
+    },
+
+    /// An inference engine failed or is unavailable (names the engine and device).
+    #[error("{engine}: {message}")]
+    Engine {
+        /// Engine and device, e.g. "ort (cuda)".
+        engine: String,
+        /// What went wrong.
+        message: String,
+    },
+
     /// An argument value that cannot be used (zero length, bad fold index, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

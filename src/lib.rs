@@ -12,9 +12,11 @@
 //! - One-hot channel order is A, C, G, T; N and any other code is all `n_value` (0 by default).
 //! - Sequence beyond a chromosome's ends is N.
 
+pub mod engine;
 pub mod error;
 pub mod genome;
 pub mod io;
 pub mod jobs;
+pub mod model;
 
 pub use error::{Error, Result};

@@ -4,8 +4,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod export_onnx;
 mod folds;
+mod inspect;
 mod onehot;
+mod package;
+mod run;
 mod tss;
 
 /// s2f — a fast engine for genomic sequence-to-function models.
@@ -28,6 +32,55 @@ enum Command {
     Folds(folds::Args),
     /// Extract transcription start sites from a GTF into a TSV table.
     Tss(tss::Args),
+    /// Show a model's layers, parameters, MACs, receptive field and output geometry.
+    Inspect(inspect::Args),
+    /// Write a package's ONNX graph (optionally with batch norm folded).
+    ExportOnnx(export_onnx::Args),
+    /// Predict from one-hot arrays (.npy) with a model.
+    Run(run::Args),
+    /// Build a model package from a spec and weights (or seeded random weights).
+    Package(package::Args),
+    /// Build a model spec from a basenji params.json.
+    SpecBasenji(package::BasenjiArgs),
+}
+
+/// Engines selectable on the command line.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum EngineArg {
+    /// tract: pure Rust, CPU, nothing to install.
+    Tract,
+    /// ONNX Runtime from the PyPI onnxruntime wheel (see README).
+    Ort,
+}
+
+impl From<EngineArg> for s2f::engine::EngineKind {
+    fn from(e: EngineArg) -> Self {
+        match e {
+            EngineArg::Tract => Self::Tract,
+            EngineArg::Ort => Self::Ort,
+        }
+    }
+}
+
+/// Devices selectable on the command line.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum DeviceArg {
+    /// CPU.
+    Cpu,
+    /// CUDA GPU; an error when CUDA is not usable.
+    Cuda,
+    /// CUDA if usable, else CPU (logged).
+    Auto,
+}
+
+impl From<DeviceArg> for s2f::engine::Device {
+    fn from(d: DeviceArg) -> Self {
+        match d {
+            DeviceArg::Cpu => Self::Cpu,
+            DeviceArg::Cuda => Self::Cuda,
+            DeviceArg::Auto => Self::Auto,
+        }
+    }
 }
 
 /// Parses the command line, runs the subcommand, and reports errors with their causes.
@@ -46,13 +99,22 @@ pub fn main() -> ExitCode {
         Command::Onehot(a) => onehot::run(a),
         Command::Folds(a) => folds::run(a),
         Command::Tss(a) => tss::run(a),
+        Command::Inspect(a) => inspect::run(a),
+        Command::ExportOnnx(a) => export_onnx::run(a),
+        Command::Run(a) => run::run(a),
+        Command::Package(a) => package::run(a),
+        Command::SpecBasenji(a) => package::run_basenji(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            let top = e.to_string();
+            eprintln!("error: {top}");
             for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                let cause = cause.to_string();
+                if !top.contains(&cause) {
+                    eprintln!("  caused by: {cause}");
+                }
             }
             ExitCode::FAILURE
         }

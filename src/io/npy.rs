@@ -302,6 +302,20 @@ impl NpyArray {
     }
 }
 
+/// Writes a numeric `.npy` file atomically.
+pub fn write_npy<T: Element>(path: impl AsRef<Path>, shape: &[usize], data: &[T]) -> Result<()> {
+    let path = path.as_ref();
+    if shape.iter().product::<usize>() != data.len() {
+        return Err(Error::InvalidArgument(format!("shape {shape:?} does not hold {} values", data.len())));
+    }
+    let head = header(T::DTYPE, shape);
+    let body = to_bytes(data);
+    crate::io::atomic::write_atomic(path, |w| {
+        w.write_all(&head)?;
+        w.write_all(&body)
+    })
+}
+
 /// Reads an `.npy` file.
 pub fn read_npy(path: impl AsRef<Path>) -> Result<NpyArray> {
     let path = path.as_ref();

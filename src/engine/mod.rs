@@ -1,0 +1,133 @@
+//! Inference engines behind one trait, and the [`Predictor`] that adapts any model to s2f's
+//! canonical tensors.
+//!
+//! An [`Engine`] runs an ONNX graph on raw tensors. Two implementations: [`tract`] (pure Rust,
+//! the embedded default, CPU) and [`ort`] (ONNX Runtime loaded at run time from the PyPI
+//! `onnxruntime` wheel; CPU, or CUDA with `onnxruntime-gpu`). Every engine must pass the same
+//! conformance tests (shape, determinism, batch-1 = batch-N, fixture parity).
+//!
+//! A [`Predictor`] takes one-hot input `(N, L, 4)` float32, transposes it for graphs that
+//! read `(N, 4, L)`, splits it into batches, and returns `(N, bins, tracks)` for one head.
+
+pub mod ort;
+pub mod tract;
+
+use ndarray::{Array3, ArrayD, ArrayView3, Axis, IxDyn};
+
+use crate::error::{Error, Result};
+use crate::model::package::Package;
+use crate::model::spec::InputLayout;
+
+/// Which engine runs the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EngineKind {
+    /// tract, pure Rust (default).
+    #[default]
+    Tract,
+    /// ONNX Runtime.
+    Ort,
+}
+
+/// Where the engine runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Device {
+    /// CPU.
+    #[default]
+    Cpu,
+    /// A CUDA GPU; fails loudly when CUDA is not usable.
+    Cuda,
+    /// CUDA when usable, else CPU (the choice is logged).
+    Auto,
+}
+
+/// Runs an ONNX graph.
+pub trait Engine: Send {
+    /// Engine and device actually used, e.g. `tract (cpu)`.
+    fn describe(&self) -> String;
+    /// Runs the graph on one input tensor; returns every output in graph order.
+    fn run(&mut self, input: ArrayD<f32>) -> Result<Vec<ArrayD<f32>>>;
+}
+
+/// Creates an engine for an ONNX model.
+pub fn create(kind: EngineKind, device: Device, onnx: &[u8]) -> Result<Box<dyn Engine>> {
+    match kind {
+        EngineKind::Tract => {
+            if device == Device::Cuda {
+                return Err(Error::Engine {
+                    engine: "tract".into(),
+                    message: "tract runs on the CPU only; use --engine ort --device cuda for a GPU".into(),
+                });
+            }
+            if device == Device::Auto {
+                tracing::info!("engine tract: running on cpu (tract has no GPU backend)");
+            }
+            Ok(Box::new(tract::TractEngine::new(onnx)?))
+        }
+        EngineKind::Ort => Ok(Box::new(ort::OrtEngine::new(onnx, device)?)),
+    }
+}
+
+/// Runs a model on canonical one-hot input and returns canonical outputs.
+pub struct Predictor {
+    engine: Box<dyn Engine>,
+    layout: Option<InputLayout>,
+    head: usize,
+    batch: usize,
+}
+
+impl Predictor {
+    /// A predictor for `head` (output index) of `package`, in batches of `batch` sequences.
+    pub fn new(package: &Package, engine: Box<dyn Engine>, head: usize, batch: usize) -> Result<Self> {
+        if batch == 0 {
+            return Err(Error::InvalidArgument("batch size must be positive".into()));
+        }
+        Ok(Self { engine, layout: package.spec.as_ref().map(|s| s.input.layout), head, batch })
+    }
+
+    /// Engine description.
+    pub fn describe(&self) -> String {
+        self.engine.describe()
+    }
+
+    /// Predicts `(N, bins, tracks)` from one-hot `(N, L, 4)`. For a bare ONNX model (no spec)
+    /// the input is passed as it is and outputs of rank 2 become `(N, 1, tracks)`.
+    pub fn predict(&mut self, x: ArrayView3<f32>) -> Result<Array3<f32>> {
+        let n = x.shape()[0];
+        let mut parts = Vec::new();
+        let mut start = 0;
+        while start < n {
+            let end = (start + self.batch).min(n);
+            let chunk = x.slice_axis(Axis(0), (start..end).into());
+            let input = match self.layout {
+                Some(InputLayout::NCL) => chunk.permuted_axes([0, 2, 1]).as_standard_layout().into_owned().into_dyn(),
+                _ => chunk.as_standard_layout().into_owned().into_dyn(),
+            };
+            let mut outs = self.engine.run(input)?;
+            if self.head >= outs.len() {
+                return Err(Error::Engine {
+                    engine: self.engine.describe(),
+                    message: format!("the graph has {} outputs, head {} requested", outs.len(), self.head),
+                });
+            }
+            parts.push(to_canonical(outs.swap_remove(self.head), end - start)?);
+            start = end;
+        }
+        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+        ndarray::concatenate(Axis(0), &views).map_err(|e| Error::InvalidArgument(format!("cannot join batches: {e}")))
+    }
+}
+
+fn to_canonical(y: ArrayD<f32>, n: usize) -> Result<Array3<f32>> {
+    let shape = y.shape().to_vec();
+    let bad = || Error::InvalidArgument(format!("model output of shape {shape:?} is not (batch, tracks) or (batch, bins, tracks)"));
+    if shape.first() != Some(&n) {
+        return Err(bad());
+    }
+    let y = match shape.len() {
+        1 => y.into_shape_with_order(IxDyn(&[n, 1, 1])).map_err(|_| bad())?,
+        2 => y.insert_axis(Axis(1)),
+        3 => y,
+        _ => return Err(bad()),
+    };
+    y.into_dimensionality::<ndarray::Ix3>().map_err(|_| bad())
+}

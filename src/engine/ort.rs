@@ -1,0 +1,149 @@
+//! The ONNX Runtime engine, through the `ort` crate with `load-dynamic`.
+//!
+//! The shared library is found at run time (never downloaded at build time), in this order:
+//! `ORT_DYLIB_PATH`; the `onnxruntime` package of the active virtual environment
+//! (`VIRTUAL_ENV`); `.venv/` in the working folder or above the executable. The wheel is
+//! `pip install onnxruntime==1.31.1` (CPU) or `onnxruntime-gpu` (CUDA). The runtime must be
+//! at least 1.31 (the `api-31` feature).
+//!
+//! `--device cuda` registers the CUDA execution provider with `error_on_failure`, so a missing
+//! GPU, driver or CUDA library is an error, never a silent fall-back; `--device auto` tries CUDA
+//! and logs which device it got.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ndarray::ArrayD;
+use ort::session::Session;
+
+use crate::engine::{Device, Engine};
+use crate::error::{Error, Result};
+
+/// ONNX Runtime version the crate is built against (minimum at run time).
+pub const ORT_VERSION: &str = "1.31.1";
+
+static ENV: OnceLock<std::result::Result<ort::environment::Environment, String>> = OnceLock::new();
+
+fn err(device: &str, e: impl std::fmt::Display) -> Error {
+    Error::Engine { engine: format!("ort ({device})"), message: e.to_string() }
+}
+
+fn site_packages_lib(venv: &Path) -> Option<PathBuf> {
+    let lib = venv.join("lib");
+    let mut pythons: Vec<PathBuf> = std::fs::read_dir(&lib).ok()?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    pythons.sort();
+    for py in pythons {
+        let capi = py.join("site-packages/onnxruntime/capi");
+        let Ok(entries) = std::fs::read_dir(&capi) else { continue };
+        let mut libs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so.")))
+            .collect();
+        libs.sort();
+        if let Some(l) = libs.pop() {
+            return Some(l);
+        }
+    }
+    None
+}
+
+/// Finds the ONNX Runtime shared library (see the module docs), or explains how to get one.
+pub fn find_library() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(err("setup", format!("ORT_DYLIB_PATH={} is not a file", p.display())))
+        };
+    }
+    let mut venvs = Vec::new();
+    if let Some(v) = std::env::var_os("VIRTUAL_ENV") {
+        venvs.push(PathBuf::from(v));
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        venvs.extend(cwd.ancestors().map(|a| a.join(".venv")));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        venvs.extend(exe.ancestors().map(|a| a.join(".venv")));
+    }
+    for v in venvs {
+        if let Some(l) = site_packages_lib(&v) {
+            return Ok(l);
+        }
+    }
+    Err(err(
+        "setup",
+        format!(
+            "ONNX Runtime not found. Install it from PyPI: `python3 -m venv .venv && .venv/bin/pip install onnxruntime=={ORT_VERSION}` \
+             (or onnxruntime-gpu for CUDA), or set ORT_DYLIB_PATH to its libonnxruntime.so.<version>"
+        ),
+    ))
+}
+
+fn environment() -> Result<&'static ort::environment::Environment> {
+    let env = ENV.get_or_init(|| {
+        let lib = find_library().map_err(|e| e.to_string())?;
+        tracing::debug!("loading ONNX Runtime from {}", lib.display());
+        let builder = ort::init_from(&lib).map_err(|e| format!("cannot load {}: {e}", lib.display()))?;
+        builder.with_name("s2f").build().map_err(|e| format!("cannot start ONNX Runtime from {}: {e}", lib.display()))
+    });
+    env.as_ref().map_err(|m| err("setup", m))
+}
+
+/// ONNX Runtime running one ONNX model.
+pub struct OrtEngine {
+    session: Session,
+    device: &'static str,
+}
+
+impl OrtEngine {
+    /// Loads the runtime (once) and creates a session on `device`.
+    pub fn new(onnx: &[u8], device: Device) -> Result<Self> {
+        let env = environment()?;
+        let build = |cuda: bool| -> std::result::Result<Session, String> {
+            let mut b = Session::builder(env).map_err(|e| e.to_string())?;
+            if cuda {
+                b = b
+                    .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
+                    .map_err(|e| e.to_string())?;
+            }
+            b.commit_from_memory(onnx).map_err(|e| e.to_string())
+        };
+        match device {
+            Device::Cpu => Ok(Self { session: build(false).map_err(|e| err("cpu", e))?, device: "cpu" }),
+            Device::Cuda => {
+                let session = build(true).map_err(|e| err("cuda", format!("CUDA is not usable: {e}")))?;
+                tracing::info!("engine ort: running on cuda");
+                Ok(Self { session, device: "cuda" })
+            }
+            Device::Auto => match build(true) {
+                Ok(session) => {
+                    tracing::info!("engine ort: --device auto picked cuda");
+                    Ok(Self { session, device: "cuda" })
+                }
+                Err(e) => {
+                    tracing::warn!("engine ort: CUDA not usable ({e}); --device auto falls back to cpu");
+                    Ok(Self { session: build(false).map_err(|e| err("cpu", e))?, device: "cpu" })
+                }
+            },
+        }
+    }
+}
+
+impl Engine for OrtEngine {
+    fn describe(&self) -> String {
+        format!("ort ({})", self.device)
+    }
+
+    fn run(&mut self, input: ArrayD<f32>) -> Result<Vec<ArrayD<f32>>> {
+        let device = self.device;
+        let tensor = ort::value::Tensor::from_array(input).map_err(|e| err(device, e))?;
+        let outputs = self.session.run(ort::inputs![tensor]).map_err(|e| err(device, e))?;
+        let mut result = Vec::new();
+        for (_, v) in outputs.iter() {
+            result.push(v.try_extract_array::<f32>().map_err(|e| err(device, e))?.to_owned());
+        }
+        Ok(result)
+    }
+}
