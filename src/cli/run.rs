@@ -38,6 +38,8 @@ pub struct Args {
 /// Runs `s2f run`.
 pub fn run(args: Args) -> Result<()> {
     let pkg = Package::open(&args.model)?;
+    // The engine first: a device that cannot be used fails before any input is read.
+    let engine = create(args.engine.into(), args.device.into(), &pkg.onnx)?;
     let arr = read_npy(&args.input)?;
     if matches!(arr.dtype, DType::Unicode(_)) {
         bail!("{}: expected a numeric one-hot array", args.input.display());
@@ -72,7 +74,6 @@ pub fn run(args: Args) -> Result<()> {
         }
     };
     let x = Array3::from_shape_vec((arr.shape[0], arr.shape[1], arr.shape[2]), x)?;
-    let engine = create(args.engine.into(), args.device.into(), &pkg.onnx)?;
     let mut predictor = Predictor::new(&pkg, engine, head, args.batch)?;
     tracing::info!("running {} sequences on {}", x.shape()[0], predictor.describe());
     let y = predictor.predict(x.view())?;

@@ -457,7 +457,7 @@ impl Walker {
                     params += 4 * c as u64;
                     (s, format!("batch_norm eps {eps}"))
                 }
-                Layer::Activation { function } => (s, format!("{function:?}").to_lowercase()),
+                Layer::Activation { function } => (s, activation_name(*function).to_string()),
                 Layer::MaxPool { size } | Layer::AvgPool { size } => {
                     let (c, l) = seq(s)?;
                     if *size == 0 || l < *size {
@@ -551,6 +551,19 @@ impl Walker {
             s = out;
         }
         Ok((s, g))
+    }
+}
+
+/// The activation's name as written in JSON.
+pub fn activation_name(f: Activation) -> &'static str {
+    match f {
+        Activation::Relu => "relu",
+        Activation::GeluErf => "gelu_erf",
+        Activation::GeluTanh => "gelu_tanh",
+        Activation::GeluSigmoid => "gelu_sigmoid",
+        Activation::Softplus => "softplus",
+        Activation::Exp => "exp",
+        Activation::Sigmoid => "sigmoid",
     }
 }
 
