@@ -12,6 +12,8 @@
 //! - One-hot channel order is A, C, G, T; N and any other code is all `n_value` (0 by default).
 //! - Sequence beyond a chromosome's ends is N.
 
+#[path = "../converters/mod.rs"]
+pub mod converters;
 pub mod engine;
 pub mod error;
 pub mod genome;

@@ -78,7 +78,11 @@ fn print_spec(spec: &ModelSpec, path: &std::path::Path, sig: Option<&OnnxSignatu
         }
         println!();
         println!("parameters: {}", group(a.params));
-        println!("MACs per sequence: {:.1} G ({})", a.macs as f64 / 1e9, group(a.macs));
+        if a.macs >= 1_000_000_000 {
+            println!("MACs per sequence: {:.1} G ({})", a.macs as f64 / 1e9, group(a.macs));
+        } else {
+            println!("MACs per sequence: {:.1} M ({})", a.macs as f64 / 1e6, group(a.macs));
+        }
     } else if let Some(sig) = sig {
         println!("foreign ONNX: opset {}, {} nodes, {} parameters", sig.opset, sig.nodes, group(sig.params));
     }

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod convert;
 mod export_onnx;
 mod folds;
 mod inspect;
@@ -40,6 +41,8 @@ enum Command {
     Run(run::Args),
     /// Build a model package from a spec and weights (or seeded random weights).
     Package(package::Args),
+    /// Import a Keras .h5 (Basenji2), PyTorch (FT_S2A) or DRG checkpoint into a model package.
+    Convert(convert::Args),
     /// Build a model spec from a basenji params.json.
     SpecBasenji(package::BasenjiArgs),
 }
@@ -104,6 +107,7 @@ pub fn main() -> ExitCode {
         Command::Run(a) => run::run(a),
         Command::Package(a) => package::run(a),
         Command::SpecBasenji(a) => package::run_basenji(a),
+        Command::Convert(a) => convert::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -37,6 +37,11 @@ impl AtomicFile {
         self.tmp.as_file_mut()
     }
 
+    /// The temporary file's path (for writers that want a path).
+    pub fn tmp_path(&self) -> &Path {
+        self.tmp.path()
+    }
+
     /// The final destination.
     pub fn dest(&self) -> &Path {
         &self.dest
@@ -46,6 +51,15 @@ impl AtomicFile {
     pub fn commit(self) -> Result<()> {
         let dest = self.dest;
         self.tmp.as_file().sync_all().map_err(|e| Error::io(&dest, e))?;
+        // Temporary files are created private (0600); a finished output gets the usual 0644.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            self.tmp
+                .as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))
+                .map_err(|e| Error::io(&dest, e))?;
+        }
         self.tmp.persist(&dest).map_err(|e| Error::io(&dest, e.error))?;
         Ok(())
     }

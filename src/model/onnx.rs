@@ -28,9 +28,60 @@ pub struct EmitOptions {
 const FLOAT: i32 = 1;
 const INT64: i32 = 7;
 
+/// Initializer values, borrowed from the weights where possible so emission copies nothing.
+enum InitData<'w> {
+    F32(std::borrow::Cow<'w, [f32]>),
+    I64(Vec<i64>),
+}
+
+struct Init<'w> {
+    name: String,
+    dims: Vec<i64>,
+    data: InitData<'w>,
+}
+
+impl Init<'_> {
+    fn proto_without_data(&self) -> pb::TensorProto {
+        pb::TensorProto {
+            name: self.name.clone(),
+            dims: self.dims.clone(),
+            data_type: match self.data {
+                InitData::F32(_) => FLOAT,
+                InitData::I64(_) => INT64,
+            },
+            ..Default::default()
+        }
+    }
+
+    fn data_bytes_len(&self) -> usize {
+        match &self.data {
+            InitData::F32(v) => v.len() * 4,
+            InitData::I64(v) => v.len() * 8,
+        }
+    }
+
+    fn write_data<W: std::io::Write>(&self, w: &mut W) -> std::io::Result<()> {
+        let mut buf = Vec::with_capacity(1 << 16);
+        match &self.data {
+            InitData::F32(v) => {
+                for chunk in v.chunks(1 << 14) {
+                    buf.clear();
+                    buf.extend(chunk.iter().flat_map(|x| x.to_le_bytes()));
+                    w.write_all(&buf)?;
+                }
+            }
+            InitData::I64(v) => {
+                buf.extend(v.iter().flat_map(|x| x.to_le_bytes()));
+                w.write_all(&buf)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 struct Graph<'w> {
     nodes: Vec<pb::NodeProto>,
-    inits: Vec<pb::TensorProto>,
+    inits: Vec<Init<'w>>,
     init_names: HashSet<String>,
     n: usize,
     weights: &'w Weights,
@@ -66,34 +117,22 @@ impl<'w> Graph<'w> {
         out
     }
 
-    fn init_f32(&mut self, name: &str, dims: &[usize], data: &[f32]) -> String {
+    fn init_f32(&mut self, name: &str, dims: &[usize], data: std::borrow::Cow<'w, [f32]>) -> String {
         if self.init_names.insert(name.to_string()) {
-            self.inits.push(pb::TensorProto {
-                name: name.into(),
-                dims: dims.iter().map(|&d| d as i64).collect(),
-                data_type: FLOAT,
-                raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                ..Default::default()
-            });
+            self.inits.push(Init { name: name.into(), dims: dims.iter().map(|&d| d as i64).collect(), data: InitData::F32(data) });
         }
         name.to_string()
     }
 
     fn const_f32(&mut self, v: f32) -> String {
         let name = format!("const_f{:08x}", v.to_bits());
-        self.init_f32(&name, &[], &[v])
+        self.init_f32(&name, &[], std::borrow::Cow::Owned(vec![v]))
     }
 
     fn const_i64(&mut self, v: &[i64]) -> String {
         let name = format!("const_i{}", v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("_").replace('-', "m"));
         if self.init_names.insert(name.clone()) {
-            self.inits.push(pb::TensorProto {
-                name: name.clone(),
-                dims: vec![v.len() as i64],
-                data_type: INT64,
-                raw_data: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-                ..Default::default()
-            });
+            self.inits.push(Init { name: name.clone(), dims: vec![v.len() as i64], data: InitData::I64(v.to_vec()) });
         }
         name
     }
@@ -152,11 +191,11 @@ impl<'w> Graph<'w> {
     ) -> Result<(String, Option<String>)> {
         let w = self.weight(&format!("{prefix}.weight"))?;
         let out_c = wshape[0];
-        let b = if bias { Some(self.weight(&format!("{prefix}.bias"))?.data.clone()) } else { None };
+        let b = if bias { Some(&self.weight(&format!("{prefix}.bias"))?.data) } else { None };
         match bn {
             None => {
-                let wn = self.init_f32(&format!("{prefix}.weight"), wshape, &w.data);
-                let bn = b.map(|b| self.init_f32(&format!("{prefix}.bias"), &[out_c], &b));
+                let wn = self.init_f32(&format!("{prefix}.weight"), wshape, std::borrow::Cow::Borrowed(&w.data));
+                let bn = b.map(|b| self.init_f32(&format!("{prefix}.bias"), &[out_c], std::borrow::Cow::Borrowed(b)));
                 Ok((wn, bn))
             }
             Some((bn_prefix, eps)) => {
@@ -172,11 +211,11 @@ impl<'w> Graph<'w> {
                     for v in &mut fw[o * per..(o + 1) * per] {
                         *v = (*v as f64 * s) as f32;
                     }
-                    let b0 = b.as_ref().map(|b| b[o] as f64).unwrap_or(0.0);
+                    let b0 = b.map(|b| b[o] as f64).unwrap_or(0.0);
                     fb[o] = ((b0 - mean[o] as f64) * s + beta[o] as f64) as f32;
                 }
-                let wn = self.init_f32(&format!("{prefix}.weight+{bn_prefix}"), wshape, &fw);
-                let bn = self.init_f32(&format!("{prefix}.bias+{bn_prefix}"), &[out_c], &fb);
+                let wn = self.init_f32(&format!("{prefix}.weight+{bn_prefix}"), wshape, std::borrow::Cow::Owned(fw));
+                let bn = self.init_f32(&format!("{prefix}.bias+{bn_prefix}"), &[out_c], std::borrow::Cow::Owned(fb));
                 Ok((wn, Some(bn)))
             }
         }
@@ -240,7 +279,7 @@ impl<'w> Graph<'w> {
                     let mut names = Vec::new();
                     for p in ["gamma", "beta", "mean", "var"] {
                         let t = self.weight(&format!("{prefix}.{p}"))?;
-                        names.push(self.init_f32(&format!("{prefix}.{p}"), &[c], &t.data.clone()));
+                        names.push(self.init_f32(&format!("{prefix}.{p}"), &[c], std::borrow::Cow::Borrowed(&t.data)));
                     }
                     let ins: Vec<&str> = std::iter::once(x.as_str()).chain(names.iter().map(String::as_str)).collect();
                     x = self.node("BatchNormalization", &ins, vec![attr_f("epsilon", *eps)]);
@@ -343,12 +382,12 @@ impl<'w> Graph<'w> {
                 }
                 Layer::Linear { name, units, bias } => {
                     let prefix = name.clone().unwrap_or(lpath.clone());
-                    let w = self.weight(&format!("{prefix}.weight"))?.data.clone();
-                    let wn = self.init_f32(&format!("{prefix}.weight"), &[*units, c], &w);
+                    let w = self.weight(&format!("{prefix}.weight"))?;
+                    let wn = self.init_f32(&format!("{prefix}.weight"), &[*units, c], std::borrow::Cow::Borrowed(&w.data));
                     let mut ins = vec![x.clone(), wn];
                     if *bias {
-                        let b = self.weight(&format!("{prefix}.bias"))?.data.clone();
-                        ins.push(self.init_f32(&format!("{prefix}.bias"), &[*units], &b));
+                        let b = self.weight(&format!("{prefix}.bias"))?;
+                        ins.push(self.init_f32(&format!("{prefix}.bias"), &[*units], std::borrow::Cow::Borrowed(&b.data)));
                     }
                     let refs: Vec<&str> = ins.iter().map(String::as_str).collect();
                     x = self.node("Gemm", &refs, vec![attr_i("transB", 1)]);
@@ -388,6 +427,15 @@ fn value_info(name: &str, dims: &[Option<i64>]) -> pb::ValueInfoProto {
 
 /// Emits the ONNX model for `spec` with `weights` (checked against the spec first).
 pub fn emit(spec: &ModelSpec, weights: &Weights, opts: EmitOptions) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    emit_to(spec, weights, opts, &mut out)?;
+    Ok(out)
+}
+
+/// Streams the ONNX model to `w` without building it in memory: weights are written straight
+/// from `weights` (protobuf allows a message's fields in any order, so each initializer's
+/// raw data follows its other fields).
+pub fn emit_to<W: std::io::Write>(spec: &ModelSpec, weights: &Weights, opts: EmitOptions, w: &mut W) -> Result<()> {
     let analysis = spec.analyze()?;
     if !spec.has_layers() {
         return Err(Error::Spec("the spec has no layers to emit (it describes a foreign ONNX file)".into()));
@@ -423,10 +471,10 @@ pub fn emit(spec: &ModelSpec, weights: &Weights, opts: EmitOptions) -> Result<Ve
         g.nodes.push(node);
         outputs.push(value_info(&h.name, &[None, Some(geom.bins as i64), Some(geom.tracks as i64)]));
     }
+    let inits = std::mem::take(&mut g.inits);
     let graph = pb::GraphProto {
         node: g.nodes,
         name: spec.name.clone(),
-        initializer: g.inits,
         input: vec![value_info(&input, &[None, Some(spec.input.length as i64), Some(4)])],
         output: outputs,
         ..Default::default()
@@ -439,11 +487,50 @@ pub fn emit(spec: &ModelSpec, weights: &Weights, opts: EmitOptions) -> Result<Ve
         producer_name: "s2f".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
         doc_string: format!("{} (s2f model spec v{})", spec.name, spec.version),
-        graph: Some(graph),
+        graph: None,
         metadata_props: vec![pb::StringStringEntryProto { key: "s2f.spec".into(), value: meta_spec.to_json() }],
         ..Default::default()
     };
-    Ok(model.encode_to_vec())
+    write_streamed(&model, &graph, &inits, w).map_err(|e| Error::io("model.onnx", e))
+}
+
+/// Writes `model` with `graph` (field 7) whose initializers (field 5) are streamed.
+fn write_streamed<W: std::io::Write>(model: &pb::ModelProto, graph: &pb::GraphProto, inits: &[Init], w: &mut W) -> std::io::Result<()> {
+    use prost::encoding::{encode_varint, encoded_len_varint};
+    // Tag bytes: (field << 3) | wire type 2 (length-delimited).
+    const GRAPH_INIT: u8 = (5 << 3) | 2;
+    const MODEL_GRAPH: u8 = (7 << 3) | 2;
+    const TENSOR_RAW: u8 = (9 << 3) | 2;
+    let heads: Vec<pb::TensorProto> = inits.iter().map(Init::proto_without_data).collect();
+    let tensor_len = |h: &pb::TensorProto, i: &Init| {
+        let n = i.data_bytes_len();
+        h.encoded_len() + if n > 0 { 1 + encoded_len_varint(n as u64) + n } else { 0 }
+    };
+    let graph_len = graph.encoded_len()
+        + heads.iter().zip(inits).map(|(h, i)| {
+            let t = tensor_len(h, i);
+            1 + encoded_len_varint(t as u64) + t
+        }).sum::<usize>();
+    let mut buf = Vec::new();
+    model.encode(&mut buf).map_err(std::io::Error::other)?;
+    buf.push(MODEL_GRAPH);
+    encode_varint(graph_len as u64, &mut buf);
+    graph.encode(&mut buf).map_err(std::io::Error::other)?;
+    w.write_all(&buf)?;
+    for (h, i) in heads.iter().zip(inits) {
+        buf.clear();
+        buf.push(GRAPH_INIT);
+        encode_varint(tensor_len(h, i) as u64, &mut buf);
+        h.encode(&mut buf).map_err(std::io::Error::other)?;
+        let n = i.data_bytes_len();
+        if n > 0 {
+            buf.push(TENSOR_RAW);
+            encode_varint(n as u64, &mut buf);
+        }
+        w.write_all(&buf)?;
+        i.write_data(w)?;
+    }
+    Ok(())
 }
 
 /// Input and output names and shapes of an ONNX file (symbolic axes as `None`).

@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::io::atomic::write_atomic;
-use crate::model::onnx::{emit, EmitOptions};
+use crate::io::atomic::{write_atomic, AtomicFile};
+use crate::model::onnx::{emit, emit_to, EmitOptions};
 use crate::model::spec::ModelSpec;
 use crate::model::weights::Weights;
 
@@ -98,11 +98,18 @@ impl Package {
         let dir = dir.as_ref();
         let analysis = spec.analyze()?;
         weights.check(&analysis.weights, &dir.join(WEIGHTS_FILE))?;
-        let onnx = emit(spec, weights, opts)?;
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let st = weights.to_safetensors()?;
-        write_atomic(dir.join(WEIGHTS_FILE), |w| std::io::Write::write_all(w, &st))?;
-        write_atomic(dir.join(ONNX_FILE), |w| std::io::Write::write_all(w, &onnx))?;
+        // Both files are streamed from `weights`: writing a package holds no second copy.
+        let mut onnx = AtomicFile::create(dir.join(ONNX_FILE))?;
+        {
+            let mut w = std::io::BufWriter::new(onnx.file());
+            emit_to(spec, weights, opts, &mut w)?;
+            std::io::Write::flush(&mut w).map_err(|e| Error::io(dir.join(ONNX_FILE), e))?;
+        }
+        let st = AtomicFile::create(dir.join(WEIGHTS_FILE))?;
+        weights.write_safetensors(st.tmp_path())?;
+        st.commit()?;
+        onnx.commit()?;
         let json = spec.to_json();
         write_atomic(dir.join(SPEC_FILE), |w| std::io::Write::write_all(w, json.as_bytes()))?;
         Ok(())

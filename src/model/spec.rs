@@ -510,6 +510,7 @@ impl Walker {
                     let start = self.rows.iter().rposition(|r| r.name == lpath).unwrap_or(0);
                     let extra: u64 = self.rows[start..].iter().map(|r| r.macs).sum();
                     self.rows[start].macs = extra;
+                    self.rows[start].out = bs;
                     s = bs;
                     g = bg;
                     continue;

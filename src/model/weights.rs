@@ -93,6 +93,13 @@ impl Weights {
         safetensors::serialize(views, None).map_err(|e| Error::Spec(format!("cannot serialise weights: {e}")))
     }
 
+    /// Writes a safetensors file, converting one tensor at a time (no copy of the whole set).
+    pub fn write_safetensors(&self, path: &Path) -> Result<()> {
+        let views = self.tensors.iter().map(|(n, t)| (n.clone(), F32View(t)));
+        safetensors::serialize_to_file(views, None, path)
+            .map_err(|e| Error::io(path, std::io::Error::other(format!("cannot write safetensors: {e}"))))
+    }
+
     /// Parses safetensors bytes; float32 tensors only (f16/bf16/f64 are converted).
     pub fn from_safetensors(bytes: &[u8], path: &Path) -> Result<Self> {
         let st = safetensors::SafeTensors::deserialize(bytes)
@@ -159,6 +166,24 @@ impl Weights {
             w.insert(s.name.clone(), Tensor { shape: s.shape.clone(), data });
         }
         w
+    }
+}
+
+/// A float32 tensor seen by safetensors' writer; bytes are produced when written.
+struct F32View<'a>(&'a Tensor);
+
+impl safetensors::View for F32View<'_> {
+    fn dtype(&self) -> safetensors::Dtype {
+        safetensors::Dtype::F32
+    }
+    fn shape(&self) -> &[usize] {
+        &self.0.shape
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Owned(self.0.data.iter().flat_map(|v| v.to_le_bytes()).collect())
+    }
+    fn data_len(&self) -> usize {
+        self.0.data.len() * 4
     }
 }
 
