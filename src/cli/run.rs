@@ -15,7 +15,8 @@ use super::{DeviceArg, EngineArg};
 pub struct Args {
     /// Model: a package folder, an .onnx with a sidecar spec, or a bare .onnx.
     model: PathBuf,
-    /// One-hot input (N, L, 4), float32 or int8 (as `s2f onehot` writes it), A,C,G,T.
+    /// One-hot input (N, L, 4), float32 or int8: an .npy, or the .npz `s2f onehot` writes
+    /// (its `seqfeatures`).
     #[arg(long)]
     input: PathBuf,
     /// Output .npy: float32 (N, bins, tracks).
@@ -40,7 +41,15 @@ pub fn run(args: Args) -> Result<()> {
     let pkg = Package::open(&args.model)?;
     // The engine first: a device that cannot be used fails before any input is read.
     let engine = create(args.engine.into(), args.device.into(), &pkg.onnx)?;
-    let arr = read_npy(&args.input)?;
+    let arr = if args.input.extension().is_some_and(|e| e == "npz") {
+        s2f::io::npy::read_npz(&args.input)?
+            .into_iter()
+            .find(|(n, _)| n == "seqfeatures")
+            .map(|(_, a)| a)
+            .with_context(|| format!("{}: no seqfeatures array (write it with s2f onehot)", args.input.display()))?
+    } else {
+        read_npy(&args.input)?
+    };
     if matches!(arr.dtype, DType::Unicode(_)) {
         bail!("{}: expected a numeric one-hot array", args.input.display());
     }
