@@ -3,31 +3,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-use common::fixture;
+use common::{fails, fixture, ok, p};
 use s2f::io::npy::read_npy;
-
-fn s2f(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_s2f")).args(args).output().unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = s2f(args);
-    assert!(out.status.success(), "s2f {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn fails(args: &[&str], needle: &str) {
-    let out = s2f(args);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "s2f {args:?} should fail");
-    assert!(err.contains(needle), "s2f {args:?}: expected {needle:?} in: {err}");
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 fn models_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
@@ -84,11 +62,11 @@ fn run_rejects_bad_input_clearly() {
     let model = fixture("models/drg_calderon_shallow/model.onnx");
     let out = dir.path().join("y.npy");
     // The FT_S2A input is 8192 bp; the DRG model reads 401.
-    fails(&["run", p(&model), "--input", p(&fixture("models/ft_s2a_small/inputs.npy")), "--out", p(&out)], "model reads 401 bp");
+    fails(&["run", p(&model), "--input", p(&fixture("models/ft_s2a_small/inputs.npy")), "--out", p(&out)], &["model reads 401 bp"]);
     let junk = dir.path().join("junk.onnx");
     std::fs::write(&junk, b"definitely not protobuf \xff\xff\xff").unwrap();
-    fails(&["inspect", p(&junk)], "not an ONNX model");
-    fails(&["run", p(&model), "--input", p(&fixture("models/ft_s2a_small/inputs.npy")), "--out", p(&out), "--device", "cuda"], "CPU only");
-    fails(&["run", p(&dir.path().join("nope")), "--input", "x.npy", "--out", p(&out)], "no such model");
+    fails(&["inspect", p(&junk)], &["not an ONNX model"]);
+    fails(&["run", p(&model), "--input", p(&fixture("models/ft_s2a_small/inputs.npy")), "--out", p(&out), "--device", "cuda"], &["CPU only"]);
+    fails(&["run", p(&dir.path().join("nope")), "--input", "x.npy", "--out", p(&out)], &["no such model"]);
     assert!(!out.exists());
 }

@@ -4,50 +4,20 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use common::fixture;
+use common::{fails, fixture, ok, p};
 use s2f::io::npy::{read_npy, write_npy};
-
-fn s2f(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_s2f")).args(args).output().unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = s2f(args);
-    assert!(out.status.success(), "s2f {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn fails(args: &[&str], needles: &[&str]) {
-    let out = s2f(args);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "s2f {args:?} should fail");
-    for n in needles {
-        assert!(err.contains(n), "s2f {args:?}: expected {n:?} in: {err}");
-    }
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-fn engines() -> Vec<&'static str> {
-    let mut v = vec!["tract"];
-    match s2f::engine::ort::find_library() {
-        Ok(_) => v.push("ort"),
-        Err(e) if std::env::var_os("S2F_REQUIRE_ORT").is_some() => panic!("S2F_REQUIRE_ORT is set but {e}"),
-        Err(e) => eprintln!("skipping ONNX Runtime: {e}"),
-    }
-    v
-}
 
 /// Runs `s2f run` with every engine and compares with `expected` (flattened), allowing
 /// `atol + rtol·|expected|`.
 fn check_run(pkg: &Path, input: &Path, head: Option<&str>, expected: &Path, atol: f32, rtol: f32) {
     let want = read_npy(expected).unwrap().to_f32().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    for engine in engines() {
+    for kind in common::engines() {
+        let engine = match kind {
+            s2f::engine::EngineKind::Tract => "tract",
+            s2f::engine::EngineKind::Ort => "ort",
+        };
         let out = dir.path().join(format!("{engine}.npy"));
         let mut args = vec!["run", p(pkg), "--input", p(input), "--out", p(&out), "--engine", engine, "--batch", "4"];
         if let Some(h) = head {

@@ -3,8 +3,10 @@
 
 mod common;
 
+use common::engines;
+
 use ndarray::Array3;
-use s2f::engine::{create, Device, EngineKind, Predictor};
+use s2f::engine::{create, Device, Predictor};
 use s2f::model::onnx::{emit, EmitOptions};
 use s2f::model::spec::{Activation, Layer, ModelSpec, Padding, PoolPad};
 use s2f::model::{Package, Weights};
@@ -193,16 +195,6 @@ fn input(n: usize, l: usize, seed: u64) -> Array3<f32> {
         s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         ((s >> 33) as f64 / (1u64 << 31) as f64) as f32
     })
-}
-
-fn engines() -> Vec<EngineKind> {
-    let mut v = vec![EngineKind::Tract];
-    match s2f::engine::ort::find_library() {
-        Ok(_) => v.push(EngineKind::Ort),
-        Err(e) if std::env::var_os("S2F_REQUIRE_ORT").is_some() => panic!("S2F_REQUIRE_ORT is set but {e}"),
-        Err(e) => eprintln!("skipping ONNX Runtime: {e}"),
-    }
-    v
 }
 
 #[test]

@@ -5,22 +5,12 @@
 
 mod common;
 
-use common::fixture;
+use common::{engines, fixture};
 use ndarray::{Array3, Axis};
 use s2f::engine::{create, Device, EngineKind, Predictor};
 use s2f::io::npy::read_npy;
 use s2f::model::onnx::{emit, EmitOptions};
 use s2f::model::{presets, Package, Weights};
-
-fn engines() -> Vec<EngineKind> {
-    let mut v = vec![EngineKind::Tract];
-    match s2f::engine::ort::find_library() {
-        Ok(_) => v.push(EngineKind::Ort),
-        Err(e) if std::env::var_os("S2F_REQUIRE_ORT").is_some() => panic!("S2F_REQUIRE_ORT is set but {e}"),
-        Err(e) => eprintln!("skipping ONNX Runtime: {e}"),
-    }
-    v
-}
 
 fn npy3(rel: &str) -> Array3<f32> {
     let a = read_npy(fixture(rel)).unwrap();

@@ -47,3 +47,43 @@ pub fn naive_fasta(path: &Path) -> HashMap<String, Vec<u8>> {
 pub fn padded(seq: &[u8], start: i64, end: i64) -> Vec<u8> {
     (start..end).map(|i| if i < 0 || i >= seq.len() as i64 { b'N' } else { seq[i as usize] }).collect()
 }
+
+/// Runs the `s2f` binary.
+pub fn s2f(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_s2f")).args(args).output().unwrap()
+}
+
+/// Runs `s2f`, asserts success, returns standard output.
+pub fn ok(args: &[&str]) -> String {
+    let out = s2f(args);
+    assert!(out.status.success(), "s2f {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Runs `s2f`, asserts failure with every needle in standard error, returns it.
+pub fn fails(args: &[&str], needles: &[&str]) -> String {
+    let out = s2f(args);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "s2f {args:?} should fail");
+    for n in needles {
+        assert!(err.contains(n), "s2f {args:?}: expected {n:?} in: {err}");
+    }
+    err
+}
+
+/// A path as `&str` for command lines.
+pub fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// The engines to test: tract always, ONNX Runtime when its library is found (CI sets
+/// `S2F_REQUIRE_ORT`, making a missing runtime a failure instead of a skip).
+pub fn engines() -> Vec<s2f::engine::EngineKind> {
+    let mut v = vec![s2f::engine::EngineKind::Tract];
+    match s2f::engine::ort::find_library() {
+        Ok(_) => v.push(s2f::engine::EngineKind::Ort),
+        Err(e) if std::env::var_os("S2F_REQUIRE_ORT").is_some() => panic!("S2F_REQUIRE_ORT is set but {e}"),
+        Err(e) => eprintln!("skipping ONNX Runtime: {e}"),
+    }
+    v
+}
