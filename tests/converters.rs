@@ -163,3 +163,26 @@ fn unsupported_keras_layer_names_itself_and_its_position() {
     let km = fixture("models/basenji2_keras_small/params.json");
     fails(&["convert", "--from", "keras-h5", p(&h5), "--config", p(&km), "--out", p(&dir.path().join("o"))], &["\"lstm\"", "LSTM", "position 1"]);
 }
+
+#[test]
+fn targets_table_becomes_the_track_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = |r: &str| fixture(&format!("models/basenji2_keras_small/{r}"));
+    let targets = dir.path().join("targets.txt");
+    let mut text = String::from("\tidentifier\tfile\tclip\tscale\tsum_stat\tdescription\n");
+    for i in 0..12 {
+        text.push_str(&format!("{i}\tCNhs{:05}\t/data/t{i}.w5\t384\t1\tsum\tCAGE:tissue {i}\n", 11760 + i));
+    }
+    std::fs::write(&targets, &text).unwrap();
+    let pkg = dir.path().join("k");
+    ok(&["convert", "--from", "keras-h5", p(&f("model.h5")), "--config", p(&f("params.json")), "--targets", p(&targets), "--out", p(&pkg)]);
+    let spec = s2f::model::ModelSpec::read(pkg.join("model.json")).unwrap();
+    let tracks = &spec.heads[0].tracks;
+    assert_eq!(tracks.len(), 12);
+    assert_eq!((tracks[3].index, tracks[3].identifier.as_str(), tracks[3].description.as_str()), (3, "CNhs11763", "CAGE:tissue 3"));
+    assert_eq!((tracks[3].clip, tracks[3].scale, tracks[3].sum_stat.as_deref()), (Some(384.0), Some(1.0), Some("sum")));
+    assert!(ok(&["inspect", p(&pkg)]).contains("12 named tracks"));
+    // A table whose length matches no head is refused.
+    std::fs::write(&targets, "\tidentifier\tdescription\n0\ta\tA\n").unwrap();
+    fails(&["convert", "--from", "keras-h5", p(&f("model.h5")), "--config", p(&f("params.json")), "--targets", p(&targets), "--out", p(&dir.path().join("k2"))], &["1 tracks", "human: 12"]);
+}
