@@ -29,9 +29,9 @@ pub fn read_params(path: &Path) -> Result<BTreeMap<String, String>> {
         if line.trim().is_empty() {
             continue;
         }
-        let (k, v) = line
-            .split_once(" : ")
-            .ok_or_else(|| Error::malformed(path, format!("line {}", i + 1), format!("expected 'key : value', found {line:?}")))?;
+        let (k, v) = line.split_once(" : ").ok_or_else(|| {
+            Error::malformed(path, format!("line {}", i + 1), format!("expected 'key : value', found {line:?}"))
+        })?;
         out.insert(k.trim().to_string(), v.trim().to_string());
     }
     if out.is_empty() {
@@ -58,18 +58,40 @@ pub fn convert(pth: &Path, params_path: &Path) -> Result<Converted> {
     let nonzero = |k: &str| get(k).is_some_and(|v| !matches!(v, "0" | "0.0" | "None" | "False" | "F" | ""));
     // Features this importer does not build: refuse by name rather than mis-convert.
     for k in [
-        "dilated_convolutions", "n_transformer", "n_attention", "n_interpolated_conv", "n_hyenaconv", "n_distattention",
-        "embedding_convs", "final_convolutions", "nfc_layers", "fclayer_size", "gapped_convs", "neuralnetout",
-        "batch_norm", "conv_batch_norm", "nlconv", "interaction_layer", "fixed_kernels",
+        "dilated_convolutions",
+        "n_transformer",
+        "n_attention",
+        "n_interpolated_conv",
+        "n_hyenaconv",
+        "n_distattention",
+        "embedding_convs",
+        "final_convolutions",
+        "nfc_layers",
+        "fclayer_size",
+        "gapped_convs",
+        "neuralnetout",
+        "batch_norm",
+        "conv_batch_norm",
+        "nlconv",
+        "interaction_layer",
+        "fixed_kernels",
     ] {
         if nonzero(k) {
-            return Err(Error::malformed(params_path, k, format!("{k} = {} is not supported by the DRG importer", get(k).unwrap_or(""))));
+            return Err(Error::malformed(
+                params_path,
+                k,
+                format!("{k} = {} is not supported by the DRG importer", get(k).unwrap_or("")),
+            ));
         }
     }
     let l_seqs = int("l_seqs")?;
     let n_features = int("n_features")?;
     if n_features != 4 {
-        return Err(Error::malformed(params_path, "n_features", format!("{n_features} input features; s2f reads one-hot DNA (4)")));
+        return Err(Error::malformed(
+            params_path,
+            "n_features",
+            format!("{n_features} input features; s2f reads one-hot DNA (4)"),
+        ));
     }
     let n_classes = int("n_classes")?;
     let num_kernels = int("num_kernels")?;
@@ -78,10 +100,20 @@ pub fn convert(pth: &Path, params_path: &Path) -> Result<Converted> {
     let act = match get("kernel_function") {
         Some("GELU") => Activation::GeluErf,
         Some("ReLU" | "RELU" | "relu") => Activation::Relu,
-        other => return Err(Error::malformed(params_path, "kernel_function", format!("kernel function {other:?} is not supported (GELU, ReLU)"))),
+        other => {
+            return Err(Error::malformed(
+                params_path,
+                "kernel_function",
+                format!("kernel function {other:?} is not supported (GELU, ReLU)"),
+            ))
+        }
     };
     if get("outclass") != Some("Linear") {
-        return Err(Error::malformed(params_path, "outclass", format!("output class {:?} is not supported (Linear)", get("outclass"))));
+        return Err(Error::malformed(
+            params_path,
+            "outclass",
+            format!("output class {:?} is not supported (Linear)", get("outclass")),
+        ));
     }
     if !flag("weighted_pooling") || flag("max_pooling") || flag("mean_pooling") {
         return Err(Error::malformed(params_path, "weighted_pooling", "only weighted pooling is supported"));
@@ -104,7 +136,11 @@ pub fn convert(pth: &Path, params_path: &Path) -> Result<Converted> {
     }
     if flag("reverse_complement") {
         if get("complement_pool") != Some("max") {
-            return Err(Error::malformed(params_path, "complement_pool", format!("{:?} is not supported (max)", get("complement_pool"))));
+            return Err(Error::malformed(
+                params_path,
+                "complement_pool",
+                format!("{:?} is not supported (max)", get("complement_pool")),
+            ));
         }
         trunk.push(Layer::StrandMax { layers: vec![conv] });
     } else {
@@ -127,7 +163,12 @@ pub fn convert(pth: &Path, params_path: &Path) -> Result<Converted> {
         version: VERSION,
         name: get("outname").and_then(|o| o.rsplit('/').next()).unwrap_or("drg_cnn").chars().take(80).collect(),
         description: "DRG CNN (LXsasse/DRG): strand-max convolution, weighted pooling, linear read-out".into(),
-        input: InputSpec { length: l_seqs as u64, n_value: 0.0, layout: Default::default(), onnx_name: "sequence".into() },
+        input: InputSpec {
+            length: l_seqs as u64,
+            n_value: 0.0,
+            layout: Default::default(),
+            onnx_name: "sequence".into(),
+        },
         trunk,
         heads,
         source: None,
@@ -135,12 +176,21 @@ pub fn convert(pth: &Path, params_path: &Path) -> Result<Converted> {
     let sd = read_state_dict(pth)?;
     let weights = map_state_dict(&sd, &spec, pth, false)?;
     let analysis = spec.analyze()?;
-    let skipped: Vec<&String> = sd.floats.keys().filter(|k| !analysis.weights.iter().any(|s| {
-        let (pre, param) = s.name.rsplit_once('.').unwrap_or(("", ""));
-        **k == format!("{pre}.{param}")
-    })).collect();
+    let skipped: Vec<&String> = sd
+        .floats
+        .keys()
+        .filter(|k| {
+            !analysis.weights.iter().any(|s| {
+                let (pre, param) = s.name.rsplit_once('.').unwrap_or(("", ""));
+                **k == format!("{pre}.{param}")
+            })
+        })
+        .collect();
     for k in &skipped {
-        tracing::info!("{}: skipping {k}, which the DRG model does not use (as DRG's load_parameters does)", pth.display());
+        tracing::info!(
+            "{}: skipping {k}, which the DRG model does not use (as DRG's load_parameters does)",
+            pth.display()
+        );
     }
     let mut src = source("drg", &[pth, params_path])?;
     if !skipped.is_empty() {

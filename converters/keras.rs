@@ -29,19 +29,36 @@ use crate::model::weights::{Tensor, Weights};
 
 /// Layer classes without weights that are identities or handled by the spec at inference.
 const PASSIVE: &[&str] = &[
-    "InputLayer", "StochasticReverseComplement", "StochasticShift", "SwitchReverse", "GELU", "Activation",
-    "Dropout", "Add", "Cropping1D", "MaxPooling1D", "AveragePooling1D", "Softplus", "Lambda", "TFOpLambda",
-    "Functional", "Model", "Sequential",
+    "InputLayer",
+    "StochasticReverseComplement",
+    "StochasticShift",
+    "SwitchReverse",
+    "GELU",
+    "Activation",
+    "Dropout",
+    "Add",
+    "Cropping1D",
+    "MaxPooling1D",
+    "AveragePooling1D",
+    "Softplus",
+    "Lambda",
+    "TFOpLambda",
+    "Functional",
+    "Model",
+    "Sequential",
 ];
 /// Layer classes with weights this importer maps.
 const WEIGHTED: &[&str] = &["Conv1D", "BatchNormalization", "Dense"];
 
 fn strings(v: &AttrValue) -> Option<Vec<String>> {
     match v {
-        AttrValue::StringArray(s) | AttrValue::AsciiStringArray(s) | AttrValue::VarLenStringArray(s) | AttrValue::VarLenAsciiCharArray(s) => {
-            Some(s.clone())
+        AttrValue::StringArray(s)
+        | AttrValue::AsciiStringArray(s)
+        | AttrValue::VarLenStringArray(s)
+        | AttrValue::VarLenAsciiCharArray(s) => Some(s.clone()),
+        AttrValue::StringArraySized { values, .. } | AttrValue::AsciiStringArraySized { values, .. } => {
+            Some(values.clone())
         }
-        AttrValue::StringArraySized { values, .. } | AttrValue::AsciiStringArraySized { values, .. } => Some(values.clone()),
         AttrValue::String(s) | AttrValue::AsciiString(s) | AttrValue::VarLenString(s) => Some(vec![s.clone()]),
         AttrValue::StringSized { value, .. } | AttrValue::AsciiStringSized { value, .. } => Some(vec![value.clone()]),
         _ => None,
@@ -50,6 +67,16 @@ fn strings(v: &AttrValue) -> Option<Vec<String>> {
 
 fn string(v: &AttrValue) -> Option<String> {
     strings(v).and_then(|mut s| if s.len() == 1 { s.pop() } else { None })
+}
+
+/// How a Keras tensor becomes an s2f tensor.
+enum How {
+    /// Unchanged.
+    Same,
+    /// Conv1D kernel (k, in, out) → (out, in, k).
+    Conv,
+    /// Dense kernel (in, out) → (out, in).
+    Dense,
 }
 
 /// One weighted Keras layer as found in the file.
@@ -88,7 +115,9 @@ fn layer_classes(file: &hdf5_pure::File, path: &Path) -> Result<HashMap<String, 
     let mut out = HashMap::new();
     if let Some(layers) = json.pointer("/config/layers").and_then(|l| l.as_array()) {
         for l in layers {
-            if let (Some(class), Some(name)) = (l.get("class_name").and_then(|c| c.as_str()), l.pointer("/config/name").and_then(|n| n.as_str())) {
+            if let (Some(class), Some(name)) =
+                (l.get("class_name").and_then(|c| c.as_str()), l.pointer("/config/name").and_then(|n| n.as_str()))
+            {
                 out.insert(name.to_string(), class.to_string());
             }
         }
@@ -107,173 +136,187 @@ pub fn convert(h5: &Path, mut spec: ModelSpec) -> Result<Converted> {
     if &head != b"\x89HDF\r\n\x1a\n" {
         return Err(bad("header", "not an HDF5 file (no HDF5 signature); expected a Keras .h5".into()));
     }
-    let file = hdf5_pure::File::open(h5).map_err(|e| bad("file", format!("cannot read HDF5 (truncated or corrupt?): {e}")))?;
-    let classes = layer_classes(&file, h5)?;
-    let mw = file.group("model_weights").map_err(|e| bad("/model_weights", format!("not a Keras full-model file: {e}")))?;
-    let mw_attrs = mw.attrs().map_err(|e| bad("/model_weights", format!("{e}")))?;
-    let layer_names = mw_attrs
-        .get("layer_names")
-        .and_then(strings)
-        .ok_or_else(|| bad("/model_weights", "no layer_names attribute".into()))?;
+    let file =
+        hdf5_pure::File::open(h5).map_err(|e| bad("file", format!("cannot read HDF5 (truncated or corrupt?): {e}")))?;
+    // Every handle below (groups, datasets) keeps the in-memory file alive; they live in this
+    // block so that the file can be released before the weights are read.
+    let (layers, plan, locations, disk) = {
+        let classes = layer_classes(&file, h5)?;
+        let mw = file
+            .group("model_weights")
+            .map_err(|e| bad("/model_weights", format!("not a Keras full-model file: {e}")))?;
+        let mw_attrs = mw.attrs().map_err(|e| bad("/model_weights", format!("{e}")))?;
+        let layer_names = mw_attrs
+            .get("layer_names")
+            .and_then(strings)
+            .ok_or_else(|| bad("/model_weights", "no layer_names attribute".into()))?;
 
-    // Collect weighted layers in file order.
-    let mut layers = Vec::new();
-    for (pos, lname) in layer_names.iter().enumerate() {
-        if let Some(class) = classes.get(lname) {
-            if !PASSIVE.contains(&class.as_str()) && !WEIGHTED.contains(&class.as_str()) {
-                return Err(bad(
+        // Collect weighted layers in file order.
+        let mut layers = Vec::new();
+        for (pos, lname) in layer_names.iter().enumerate() {
+            if let Some(class) = classes.get(lname) {
+                if !PASSIVE.contains(&class.as_str()) && !WEIGHTED.contains(&class.as_str()) {
+                    return Err(bad(
+                        &format!("layer {pos}"),
+                        format!("unsupported layer {lname:?} of class {class} at position {pos}"),
+                    ));
+                }
+            }
+            let g = mw
+                .group(lname)
+                .map_err(|e| bad(&format!("layer {pos}"), format!("layer {lname:?} has no weight group: {e}")))?;
+            let attrs = g.attrs().map_err(|e| bad(&format!("/model_weights/{lname}"), format!("{e}")))?;
+            let wnames = attrs.get("weight_names").and_then(strings).unwrap_or_default();
+            if wnames.is_empty() {
+                continue;
+            }
+            let mut vars = Vec::new();
+            for w in &wnames {
+                let short = w.rsplit('/').next().unwrap_or(w).trim_end_matches(":0").to_string();
+                let full = format!("model_weights/{lname}/{w}");
+                let ds = file.dataset(&full).map_err(|e| bad(&full, format!("missing dataset: {e}")))?;
+                let shape: Vec<usize> =
+                    ds.shape().map_err(|e| bad(&full, format!("{e}")))?.iter().map(|&d| d as usize).collect();
+                vars.push((short, full, shape));
+            }
+            let kind = classify(&vars).ok_or_else(|| {
+                bad(
                     &format!("layer {pos}"),
-                    format!("unsupported layer {lname:?} of class {class} at position {pos}"),
-                ));
+                    format!(
+                        "unsupported layer {lname:?} at position {pos} (weights {})",
+                        vars.iter().map(|(n, _, s)| format!("{n} {s:?}")).collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })?;
+            layers.push(KLayer { name: lname.clone(), position: pos, kind, vars });
+        }
+
+        // Group the spec's weight slots by layer, in emission order.
+        let mut slots: Vec<(String, Vec<&crate::model::spec::WeightSlot>)> = Vec::new();
+        for s in &analysis.weights {
+            let prefix = s.name.rsplit_once('.').map(|(p, _)| p.to_string()).unwrap_or_default();
+            match slots.last_mut() {
+                Some((p, v)) if *p == prefix => v.push(s),
+                _ => slots.push((prefix, vec![s])),
             }
         }
-        let g = mw.group(lname).map_err(|e| bad(&format!("layer {pos}"), format!("layer {lname:?} has no weight group: {e}")))?;
-        let attrs = g.attrs().map_err(|e| bad(&format!("/model_weights/{lname}"), format!("{e}")))?;
-        let wnames = attrs.get("weight_names").and_then(strings).unwrap_or_default();
-        if wnames.is_empty() {
-            continue;
+        if slots.len() != layers.len() {
+            return Err(Error::Weights {
+                path: h5.into(),
+                problems: vec![format!(
+                    "the file has {} layers with weights, the spec {} ({})",
+                    layers.len(),
+                    slots.len(),
+                    spec.name
+                )],
+            });
         }
-        let mut vars = Vec::new();
-        for w in &wnames {
-            let short = w.rsplit('/').next().unwrap_or(w).trim_end_matches(":0").to_string();
-            let full = format!("model_weights/{lname}/{w}");
-            let ds = file.dataset(&full).map_err(|e| bad(&full, format!("missing dataset: {e}")))?;
-            let shape: Vec<usize> = ds.shape().map_err(|e| bad(&full, format!("{e}")))?.iter().map(|&d| d as usize).collect();
-            vars.push((short, full, shape));
-        }
-        let kind = classify(&vars).ok_or_else(|| {
-            bad(
-                &format!("layer {pos}"),
-                format!(
-                    "unsupported layer {lname:?} at position {pos} (weights {})",
-                    vars.iter().map(|(n, _, s)| format!("{n} {s:?}")).collect::<Vec<_>>().join(", ")
-                ),
-            )
-        })?;
-        layers.push(KLayer { name: lname.clone(), position: pos, kind, vars });
-    }
 
-    // Group the spec's weight slots by layer, in emission order.
-    let mut slots: Vec<(String, Vec<&crate::model::spec::WeightSlot>)> = Vec::new();
-    for s in &analysis.weights {
-        let prefix = s.name.rsplit_once('.').map(|(p, _)| p.to_string()).unwrap_or_default();
-        match slots.last_mut() {
-            Some((p, v)) if *p == prefix => v.push(s),
-            _ => slots.push((prefix, vec![s])),
-        }
-    }
-    if slots.len() != layers.len() {
-        return Err(Error::Weights {
-            path: h5.into(),
-            problems: vec![format!(
-                "the file has {} layers with weights, the spec {} ({})",
-                layers.len(),
-                slots.len(),
-                spec.name
-            )],
-        });
-    }
-
-    // Plan reads: (spec name, spec shape, dataset path, keras shape, transform).
-    enum How {
-        Same,
-        Conv,
-        Dense,
-    }
-    let mut plan = Vec::new();
-    let mut problems = Vec::new();
-    for (kl, (prefix, sl)) in layers.iter().zip(&slots) {
-        let var = |n: &str| kl.vars.iter().find(|(v, _, _)| v == n);
-        let kinds: Vec<&str> = sl.iter().map(|s| s.name.rsplit('.').next().unwrap_or("")).collect();
-        let expect = match kinds.as_slice() {
-            ["weight", ..] if sl[0].shape.len() == 3 => "Conv1D",
-            ["weight", ..] => "Dense",
-            ["gamma", ..] => "BatchNormalization",
-            _ => "?",
-        };
-        if expect != kl.kind {
-            problems.push(format!(
-                "layer {:?} (position {}) is {} but the spec's layer {prefix} is {expect}",
-                kl.name, kl.position, kl.kind
-            ));
-            continue;
-        }
-        for s in sl {
-            let param = s.name.rsplit('.').next().unwrap_or("");
-            let (kname, how) = match (kl.kind, param) {
-                ("Conv1D", "weight") => ("kernel", How::Conv),
-                ("Dense", "weight") => ("kernel", How::Dense),
-                (_, "bias") => ("bias", How::Same),
-                (_, "gamma") => ("gamma", How::Same),
-                (_, "beta") => ("beta", How::Same),
-                (_, "mean") => ("moving_mean", How::Same),
-                (_, "var") => ("moving_variance", How::Same),
-                _ => ("?", How::Same),
+        // Plan reads: (spec name, spec shape, dataset path, keras shape, transform).
+        let mut plan = Vec::new();
+        let mut problems = Vec::new();
+        for (kl, (prefix, sl)) in layers.iter().zip(&slots) {
+            let var = |n: &str| kl.vars.iter().find(|(v, _, _)| v == n);
+            let kinds: Vec<&str> = sl.iter().map(|s| s.name.rsplit('.').next().unwrap_or("")).collect();
+            let expect = match kinds.as_slice() {
+                ["weight", ..] if sl[0].shape.len() == 3 => "Conv1D",
+                ["weight", ..] => "Dense",
+                ["gamma", ..] => "BatchNormalization",
+                _ => "?",
             };
-            let Some((_, full, kshape)) = var(kname) else {
-                problems.push(format!("layer {:?} has no {kname} for {}", kl.name, s.name));
-                continue;
-            };
-            let converted: Vec<usize> = match how {
-                How::Conv if kshape.len() == 3 => vec![kshape[2], kshape[1], kshape[0]],
-                How::Dense if kshape.len() == 2 => vec![kshape[1], kshape[0]],
-                _ => kshape.clone(),
-            };
-            if converted != s.shape {
+            if expect != kl.kind {
                 problems.push(format!(
-                    "tensor {} (from {full}, Keras shape {kshape:?}): expected shape {:?}, found {converted:?}",
-                    s.name, s.shape
+                    "layer {:?} (position {}) is {} but the spec's layer {prefix} is {expect}",
+                    kl.name, kl.position, kl.kind
                 ));
                 continue;
             }
-            plan.push((s.name.clone(), s.shape.clone(), full.clone(), kshape.clone(), how));
-        }
-        let used: usize = sl.len();
-        if kl.vars.len() > used {
-            let extra: Vec<&str> = kl.vars.iter().map(|(n, _, _)| n.as_str()).filter(|n| !matches!(*n, "kernel" | "bias" | "gamma" | "beta" | "moving_mean" | "moving_variance")).collect();
-            if !extra.is_empty() {
-                problems.push(format!("layer {:?} has weights the spec does not use: {}", kl.name, extra.join(", ")));
+            for s in sl {
+                let param = s.name.rsplit('.').next().unwrap_or("");
+                let (kname, how) = match (kl.kind, param) {
+                    ("Conv1D", "weight") => ("kernel", How::Conv),
+                    ("Dense", "weight") => ("kernel", How::Dense),
+                    (_, "bias") => ("bias", How::Same),
+                    (_, "gamma") => ("gamma", How::Same),
+                    (_, "beta") => ("beta", How::Same),
+                    (_, "mean") => ("moving_mean", How::Same),
+                    (_, "var") => ("moving_variance", How::Same),
+                    _ => ("?", How::Same),
+                };
+                let Some((_, full, kshape)) = var(kname) else {
+                    problems.push(format!("layer {:?} has no {kname} for {}", kl.name, s.name));
+                    continue;
+                };
+                let converted: Vec<usize> = match how {
+                    How::Conv if kshape.len() == 3 => vec![kshape[2], kshape[1], kshape[0]],
+                    How::Dense if kshape.len() == 2 => vec![kshape[1], kshape[0]],
+                    _ => kshape.clone(),
+                };
+                if converted != s.shape {
+                    problems.push(format!(
+                        "tensor {} (from {full}, Keras shape {kshape:?}): expected shape {:?}, found {converted:?}",
+                        s.name, s.shape
+                    ));
+                    continue;
+                }
+                plan.push((s.name.clone(), s.shape.clone(), full.clone(), kshape.clone(), how));
+            }
+            let used: usize = sl.len();
+            if kl.vars.len() > used {
+                let extra: Vec<&str> = kl
+                    .vars
+                    .iter()
+                    .map(|(n, _, _)| n.as_str())
+                    .filter(|n| !matches!(*n, "kernel" | "bias" | "gamma" | "beta" | "moving_mean" | "moving_variance"))
+                    .collect();
+                if !extra.is_empty() {
+                    problems.push(format!(
+                        "layer {:?} has weights the spec does not use: {}",
+                        kl.name,
+                        extra.join(", ")
+                    ));
+                }
             }
         }
-    }
-    if !problems.is_empty() {
-        return Err(Error::Weights { path: h5.into(), problems });
-    }
+        if !problems.is_empty() {
+            return Err(Error::Weights { path: h5.into(), problems });
+        }
 
-    // Where each dataset's bytes are: contiguous runs can be read from disk after releasing
-    // the in-memory file.
-    let mut locations = Vec::new();
-    for (_, shape, full, _, _) in &plan {
-        let ds = file.dataset(full).map_err(|e| bad(full, format!("{e}")))?;
-        let n: usize = shape.iter().product();
-        locations.push(match ds.layout() {
-            Ok(hdf5_pure::Layout::Contiguous { address: Some(a), size }) if size as usize == n * 4 => Some(a),
-            _ => None,
-        });
-    }
-    let all_contiguous = locations.iter().all(Option::is_some);
-    // Check the disk path against the library on the first tensor before relying on it.
-    if all_contiguous {
-        if let (Some((_, _, full, _, _)), Some(Some(addr))) = (plan.first(), locations.first()) {
-            let lib = file.dataset(full).and_then(|d| d.read_f32()).map_err(|e| bad(full, format!("{e}")))?;
-            let disk = read_f32_at(h5, *addr, lib.len())?;
-            if disk != lib {
-                return Err(bad(full, "dataset bytes are not little-endian float32".into()));
+        // Where each dataset's bytes are: contiguous runs can be read from disk after releasing
+        // the in-memory file.
+        let mut locations = Vec::new();
+        for (_, shape, full, _, _) in &plan {
+            let ds = file.dataset(full).map_err(|e| bad(full, format!("{e}")))?;
+            let n: usize = shape.iter().product();
+            locations.push(match ds.layout() {
+                Ok(hdf5_pure::Layout::Contiguous { address: Some(a), size }) if size as usize == n * 4 => Some(a),
+                _ => None,
+            });
+        }
+        let all_contiguous = locations.iter().all(Option::is_some);
+        // Check the disk path against the library on the first tensor before relying on it.
+        if all_contiguous {
+            if let (Some((_, _, full, _, _)), Some(Some(addr))) = (plan.first(), locations.first()) {
+                let lib = file.dataset(full).and_then(|d| d.read_f32()).map_err(|e| bad(full, format!("{e}")))?;
+                let disk = read_f32_at(h5, *addr, lib.len())?;
+                if disk != lib {
+                    return Err(bad(full, "dataset bytes are not little-endian float32".into()));
+                }
             }
         }
-    }
-    let mut disk = if all_contiguous {
-        drop(file);
-        None
-    } else {
-        Some(file)
+        let disk = if all_contiguous { None } else { Some(file.clone()) };
+        (layers, plan, locations, disk)
     };
+    drop(file);
+    let mut disk = disk;
     let mut weights = Weights::default();
     for ((name, shape, full, kshape, how), loc) in plan.into_iter().zip(locations) {
         let n: usize = shape.iter().product();
         let raw = match (&mut disk, loc) {
             (None, Some(addr)) => read_f32_at(h5, addr, n)?,
-            (Some(f), _) => f.dataset(&full).and_then(|d| d.read_f32()).map_err(|e| bad(&full, format!("cannot read: {e}")))?,
+            (Some(f), _) => {
+                f.dataset(&full).and_then(|d| d.read_f32()).map_err(|e| bad(&full, format!("cannot read: {e}")))?
+            }
             (None, None) => unreachable!("all datasets are contiguous when the file is released"),
         };
         if raw.len() != n {
@@ -293,10 +336,17 @@ pub fn convert(h5: &Path, mut spec: ModelSpec) -> Result<Converted> {
     Ok(Converted { spec, weights })
 }
 
+/// Reads `n` little-endian f32 at byte `addr`, through a 1 MiB buffer (one copy of the tensor).
 fn read_f32_at(path: &Path, addr: u64, n: usize) -> Result<Vec<f32>> {
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut f = std::io::BufReader::new(std::fs::File::open(path).map_err(|e| Error::io(path, e))?);
     f.seek(SeekFrom::Start(addr)).map_err(|e| Error::io(path, e))?;
-    let mut bytes = vec![0u8; n * 4];
-    f.read_exact(&mut bytes).map_err(|e| Error::malformed(path, format!("byte {addr}"), format!("truncated dataset: {e}")))?;
-    Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    let mut out = Vec::with_capacity(n);
+    let mut buf = vec![0u8; 1 << 20];
+    while out.len() < n {
+        let take = ((n - out.len()) * 4).min(buf.len());
+        f.read_exact(&mut buf[..take])
+            .map_err(|e| Error::malformed(path, format!("byte {addr}"), format!("truncated dataset: {e}")))?;
+        out.extend(buf[..take].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+    }
+    Ok(out)
 }

@@ -48,7 +48,10 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 pub fn source(format: &str, files: &[&Path]) -> Result<Source> {
     Ok(Source {
         format: format.into(),
-        files: files.iter().map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect(),
+        files: files
+            .iter()
+            .map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+            .collect(),
         sha256: files.iter().map(|p| sha256_file(p)).collect::<Result<_>>()?,
         notes: Default::default(),
     })
@@ -59,11 +62,13 @@ pub fn source(format: &str, files: &[&Path]) -> Result<Source> {
 pub fn read_targets(path: &Path) -> Result<Vec<crate::model::spec::Track>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-    let (_, header) = lines.next().ok_or_else(|| Error::Empty { path: path.into(), what: "empty targets file".into() })?;
+    let (_, header) =
+        lines.next().ok_or_else(|| Error::Empty { path: path.into(), what: "empty targets file".into() })?;
     let cols: Vec<&str> = header.split('\t').map(str::trim).collect();
     let col = |name: &str| cols.iter().position(|c| *c == name);
     let id_col = col("identifier").ok_or_else(|| Error::malformed(path, "line 1", "no 'identifier' column"))?;
-    let (file_col, clip_col, scale_col, stat_col, desc_col) = (col("file"), col("clip"), col("scale"), col("sum_stat"), col("description"));
+    let (file_col, clip_col, scale_col, stat_col, desc_col) =
+        (col("file"), col("clip"), col("scale"), col("sum_stat"), col("description"));
     let mut tracks = Vec::new();
     for (i, line) in lines {
         let f: Vec<&str> = line.split('\t').collect();
@@ -72,7 +77,10 @@ pub fn read_targets(path: &Path) -> Result<Vec<crate::model::spec::Track>> {
         let num = |c: Option<usize>| -> Result<Option<f64>> {
             match get(c) {
                 None => Ok(None),
-                Some(s) => s.parse().map(Some).map_err(|_| Error::malformed(path, at.clone(), format!("{s:?} is not a number"))),
+                Some(s) => s
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| Error::malformed(path, at.clone(), format!("{s:?} is not a number"))),
             }
         };
         let identifier = get(Some(id_col)).ok_or_else(|| Error::malformed(path, at.clone(), "missing identifier"))?;

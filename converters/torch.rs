@@ -35,8 +35,9 @@ pub fn read_state_dict(path: &Path) -> Result<StateDict> {
     if !path.is_file() {
         return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such checkpoint")));
     }
-    let reader = pytorch_reader::PytorchReader::new(path)
-        .map_err(|e| Error::malformed(path, "checkpoint", format!("not a readable PyTorch checkpoint (zip or legacy pickle): {e}")))?;
+    let reader = pytorch_reader::PytorchReader::new(path).map_err(|e| {
+        Error::malformed(path, "checkpoint", format!("not a readable PyTorch checkpoint (zip or legacy pickle): {e}"))
+    })?;
     let mut sd = StateDict::default();
     for (name, t) in reader.tensors() {
         let key = name.strip_prefix("module.").unwrap_or(name).to_string();
@@ -44,7 +45,9 @@ pub fn read_state_dict(path: &Path) -> Result<StateDict> {
         use pytorch_reader::DType as D;
         let data: Vec<f32> = match t.dtype() {
             D::F32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-            D::F64 => bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32).collect(),
+            D::F64 => {
+                bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32).collect()
+            }
             D::F16 | D::BF16 => {
                 let st = Weights::from_safetensors(&f16_as_safetensors(&bytes, t.dtype() == D::F16, t.shape())?, path)?;
                 st.tensors.into_values().next().map(|t| t.data).unwrap_or_default()
@@ -65,7 +68,8 @@ pub fn read_state_dict(path: &Path) -> Result<StateDict> {
 /// Wraps half-precision bytes as a one-tensor safetensors buffer, to reuse its converter.
 fn f16_as_safetensors(bytes: &[u8], f16: bool, shape: &[usize]) -> Result<Vec<u8>> {
     let dtype = if f16 { safetensors::Dtype::F16 } else { safetensors::Dtype::BF16 };
-    let view = safetensors::tensor::TensorView::new(dtype, shape.to_vec(), bytes).map_err(|e| Error::Spec(format!("{e}")))?;
+    let view =
+        safetensors::tensor::TensorView::new(dtype, shape.to_vec(), bytes).map_err(|e| Error::Spec(format!("{e}")))?;
     safetensors::serialize([("t", view)], None).map_err(|e| Error::Spec(format!("{e}")))
 }
 
@@ -90,7 +94,8 @@ pub fn map_state_dict(sd: &StateDict, spec: &ModelSpec, path: &Path, strict: boo
             None => problems.push(format!("missing tensor {key} (for {}, expected shape {:?})", slot.name, slot.shape)),
             Some(t) => {
                 // A kernel-1 Conv1d weight (out, in, 1) feeds a dense layer (out, in).
-                let squeezed = t.shape.len() == 3 && t.shape[2] == 1 && slot.shape.len() == 2 && t.shape[..2] == slot.shape[..];
+                let squeezed =
+                    t.shape.len() == 3 && t.shape[2] == 1 && slot.shape.len() == 2 && t.shape[..2] == slot.shape[..];
                 if t.shape != slot.shape && !squeezed {
                     problems.push(format!("tensor {key}: expected shape {:?}, found {:?}", slot.shape, t.shape));
                 } else {
@@ -112,11 +117,8 @@ pub fn map_state_dict(sd: &StateDict, spec: &ModelSpec, path: &Path, strict: boo
 }
 
 fn count(sd: &StateDict, prefix: &str) -> usize {
-    let mut idx: Vec<usize> = sd
-        .floats
-        .keys()
-        .filter_map(|k| k.strip_prefix(prefix)?.split('.').next()?.parse().ok())
-        .collect();
+    let mut idx: Vec<usize> =
+        sd.floats.keys().filter_map(|k| k.strip_prefix(prefix)?.split('.').next()?.parse().ok()).collect();
     idx.sort();
     idx.dedup();
     idx.len()
@@ -133,7 +135,8 @@ fn shape<'a>(sd: &'a StateDict, key: &str, path: &Path) -> Result<&'a [usize]> {
 pub fn ft_s2a(pt: &Path, config: &Path) -> Result<Converted> {
     let sd = read_state_dict(pt)?;
     let text = std::fs::read_to_string(config).map_err(|e| Error::io(config, e))?;
-    let cfg: Value = serde_json::from_str(&text).map_err(|e| Error::malformed(config, "file", format!("not JSON: {e}")))?;
+    let cfg: Value =
+        serde_json::from_str(&text).map_err(|e| Error::malformed(config, "file", format!("not JSON: {e}")))?;
     let variant = cfg
         .get("variant")
         .or_else(|| cfg.pointer("/source/variant"))
@@ -150,7 +153,11 @@ pub fn ft_s2a(pt: &Path, config: &Path) -> Result<Converted> {
     for (key, found) in [("n_conv_layers", n_conv), ("n_dilated_conv_layers", n_dil)] {
         if let Some(want) = args.get(key).and_then(Value::as_u64) {
             if want as usize != found {
-                return Err(Error::malformed(config, key, format!("config says {want}, the checkpoint has {found} such layers")));
+                return Err(Error::malformed(
+                    config,
+                    key,
+                    format!("config says {want}, the checkpoint has {found} such layers"),
+                ));
             }
         }
     }
@@ -168,12 +175,13 @@ pub fn ft_s2a(pt: &Path, config: &Path) -> Result<Converted> {
         }
     };
     if dilations.len() != n_dil {
-        return Err(Error::malformed(config, "dilations", format!("{} dilations for {n_dil} dilated blocks", dilations.len())));
+        return Err(Error::malformed(
+            config,
+            "dilations",
+            format!("{} dilations for {n_dil} dilated blocks", dilations.len()),
+        ));
     }
-    let seq_len = cfg
-        .get("seq_len")
-        .and_then(Value::as_u64)
-        .unwrap_or(1024 * (1u64 << (n_conv + 1)));
+    let seq_len = cfg.get("seq_len").and_then(Value::as_u64).unwrap_or(1024 * (1u64 << (n_conv + 1)));
     let crop = cfg.get("crop_bins_each_side").and_then(Value::as_u64).unwrap_or(64) as usize;
     let gelu = || Layer::Activation { function: Activation::GeluErf };
     let conv = |name: &str, k: &[usize], d: usize| Layer::Conv1d {
@@ -221,7 +229,10 @@ pub fn ft_s2a(pt: &Path, config: &Path) -> Result<Converted> {
         .collect();
     head_names.sort();
     if head_names.is_empty() {
-        return Err(Error::Weights { path: pt.into(), problems: vec!["no output_heads.heads.<name>.0.weight tensors".into()] });
+        return Err(Error::Weights {
+            path: pt.into(),
+            problems: vec!["no output_heads.heads.<name>.0.weight tensors".into()],
+        });
     }
     let heads = head_names
         .iter()

@@ -50,10 +50,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let is_conv = params[0].0 == "weight" && params[0].1.len() == 3;
         let lname = if is_bn {
             nbn += 1;
-            if nbn == 1 { "batch_normalization".to_string() } else { format!("batch_normalization_{}", nbn - 1) }
+            if nbn == 1 {
+                "batch_normalization".to_string()
+            } else {
+                format!("batch_normalization_{}", nbn - 1)
+            }
         } else if is_conv {
             nconv += 1;
-            if nconv == 1 { "conv1d".to_string() } else { format!("conv1d_{}", nconv - 1) }
+            if nconv == 1 {
+                "conv1d".to_string()
+            } else {
+                format!("conv1d_{}", nconv - 1)
+            }
         } else {
             "dense".to_string()
         };
@@ -71,7 +79,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 _ => ("bias", shape.clone()),
             };
             let n: usize = kshape.iter().product();
-            let mut data = rnd(n, if kname == "kernel" { (1.0 / kshape[..kshape.len() - 1].iter().product::<usize>() as f32).sqrt() } else { 0.1 });
+            let mut data = rnd(
+                n,
+                if kname == "kernel" {
+                    (1.0 / kshape[..kshape.len() - 1].iter().product::<usize>() as f32).sqrt()
+                } else {
+                    0.1
+                },
+            );
             if kname == "moving_variance" || kname == "gamma" {
                 data.iter_mut().for_each(|v| *v = 1.0 + *v);
             }

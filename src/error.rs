@@ -53,7 +53,9 @@ pub enum Error {
     },
 
     /// A bgzip-compressed FASTA without its `.gzi` block index.
-    #[error("{path}: bgzip-compressed FASTA needs its block index {gzi} (create it with `samtools faidx` or `bgzip -r`)")]
+    #[error(
+        "{path}: bgzip-compressed FASTA needs its block index {gzi} (create it with `samtools faidx` or `bgzip -r`)"
+    )]
     MissingGzi {
         /// The FASTA file.
         path: PathBuf,
@@ -120,11 +122,7 @@ impl Error {
     }
 
     /// A malformed-input error at a location in a file.
-    pub fn malformed(
-        path: impl Into<PathBuf>,
-        location: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn malformed(path: impl Into<PathBuf>, location: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Malformed { path: path.into(), location: location.into(), message: message.into() }
     }
 }

@@ -54,7 +54,20 @@ fn onehot_bed_centred_channels_first_drg_n() {
     let out = dir.path().join("x.npz");
     let fa = fixture("genome/test.fa");
     let bed = fixture("genome/test.bed");
-    ok(&["onehot", "--fasta", p(&fa), "--bed", p(&bed), "--length", "40", "--n-value", "0.25", "--channels-first", "--out", p(&out)]);
+    ok(&[
+        "onehot",
+        "--fasta",
+        p(&fa),
+        "--bed",
+        p(&bed),
+        "--length",
+        "40",
+        "--n-value",
+        "0.25",
+        "--channels-first",
+        "--out",
+        p(&out),
+    ]);
     let arrays = read_npz(&out).unwrap();
     let x = &arrays[0].1;
     assert_eq!((x.dtype, x.shape.as_slice()), (DType::F32, &[5usize, 4, 40][..]));
@@ -76,7 +89,10 @@ fn onehot_rejects_bad_input_without_leaving_files() {
     let o = out.join("x.npz");
     let fa = fixture("genome/test.fa");
     // Regions of different lengths without --length.
-    fails(&["onehot", "--fasta", p(&fa), "--bed", p(&fixture("genome/test.bed")), "--out", p(&o)], &["differ in length"]);
+    fails(
+        &["onehot", "--fasta", p(&fa), "--bed", p(&fixture("genome/test.bed")), "--out", p(&o)],
+        &["differ in length"],
+    );
     // A region past the chromosome end (chr1 has 284 bp) without --pad.
     let bed = dir.path().join("past.bed");
     std::fs::write(&bed, "chr1\t270\t300\n").unwrap();
@@ -84,7 +100,10 @@ fn onehot_rejects_bad_input_without_leaving_files() {
     // Unknown chromosome.
     std::fs::write(&bed, "chrUn\t0\t10\n").unwrap();
     fails(&["onehot", "--fasta", p(&fa), "--bed", p(&bed), "--out", p(&o)], &["chrUn"]);
-    fails(&["onehot", "--fasta", p(&fa), "--window", "10", "--stride", "10", "--chroms", "chr1,chrQ", "--out", p(&o)], &["chrQ"]);
+    fails(
+        &["onehot", "--fasta", p(&fa), "--window", "10", "--stride", "10", "--chroms", "chr1,chrQ", "--out", p(&o)],
+        &["chrQ"],
+    );
     // Malformed BED line.
     std::fs::write(&bed, "chr1\t0\t10\nchr1\tzero\t10\n").unwrap();
     fails(&["onehot", "--fasta", p(&fa), "--bed", p(&bed), "--out", p(&o)], &["line 2"]);
@@ -112,7 +131,10 @@ fn folds_and_tss_commands() {
     ok(&["folds", "--fasta", p(&fixture("genome/test.fa")), "--folds", "3", "--exclude", "chr6", "--out", p(&folds)]);
     let f = Folds::read(&folds).unwrap();
     assert_eq!(f.sets, vec![vec!["chr7"], vec!["chr1", "chr5", "chr3"], vec!["chr4", "chr2"]]);
-    fails(&["folds", "--fasta", p(&fixture("genome/test.fa")), "--folds", "9", "--out", p(&folds)], &["only 7 chromosomes"]);
+    fails(
+        &["folds", "--fasta", p(&fixture("genome/test.fa")), "--folds", "9", "--out", p(&folds)],
+        &["only 7 chromosomes"],
+    );
 
     let tss = dir.path().join("tss.tsv");
     ok(&["tss", "--gtf", p(&fixture("genome/genes.gtf")), "--gene-type", "protein_coding", "--out", p(&tss)]);
@@ -122,7 +144,10 @@ fn folds_and_tss_commands() {
     assert_eq!(lines.len(), 5);
     assert!(lines.contains(&"ENSG00000102974.14_1\tCTCF\tENST00000401394.5_1\tchr16\t67596309\t+\tprotein_coding"));
     let missing = dir.path().join("none.tsv");
-    fails(&["tss", "--gtf", p(&fixture("genome/genes.gtf")), "--gene-type", "lncRNA", "--out", p(&missing)], &["no transcripts"]);
+    fails(
+        &["tss", "--gtf", p(&fixture("genome/genes.gtf")), "--gene-type", "lncRNA", "--out", p(&missing)],
+        &["no transcripts"],
+    );
     assert!(!missing.exists());
 }
 
@@ -135,7 +160,19 @@ fn npz_loads_in_numpy() {
     };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.npz");
-    ok(&["onehot", "--fasta", p(&fixture("genome/hg38_chr1_1mb.fa.gz")), "--window", "100000", "--stride", "50000", "--chroms", "chr1", "--out", p(&out)]);
+    ok(&[
+        "onehot",
+        "--fasta",
+        p(&fixture("genome/hg38_chr1_1mb.fa.gz")),
+        "--window",
+        "100000",
+        "--stride",
+        "50000",
+        "--chroms",
+        "chr1",
+        "--out",
+        p(&out),
+    ]);
     let script = "import sys, numpy as np\n\
                   d = np.load(sys.argv[1])\n\
                   x = d['seqfeatures']\n\

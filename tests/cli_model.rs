@@ -23,8 +23,20 @@ fn shipped_basenji2_specs_are_the_released_architecture() {
     let dir = tempfile::tempdir().unwrap();
     for (name, head) in [("basenji2_human", "human:5313"), ("basenji2_mouse", "mouse:1643")] {
         let out = dir.path().join(format!("{name}.json"));
-        ok(&["spec-basenji", p(&fixture("basenji2_params_human.json")), "--name", name, "--heads", head, "--out", p(&out)]);
-        assert_eq!(std::fs::read_to_string(&out).unwrap(), std::fs::read_to_string(models_dir().join(format!("{name}.json"))).unwrap());
+        ok(&[
+            "spec-basenji",
+            p(&fixture("basenji2_params_human.json")),
+            "--name",
+            name,
+            "--heads",
+            head,
+            "--out",
+            p(&out),
+        ]);
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            std::fs::read_to_string(models_dir().join(format!("{name}.json"))).unwrap()
+        );
     }
 }
 
@@ -32,7 +44,16 @@ fn shipped_basenji2_specs_are_the_released_architecture() {
 fn package_run_export_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("small.json");
-    ok(&["spec-basenji", p(&fixture("models/basenji2_keras_small/params.json")), "--name", "small", "--heads", "human:12", "--out", p(&spec)]);
+    ok(&[
+        "spec-basenji",
+        p(&fixture("models/basenji2_keras_small/params.json")),
+        "--name",
+        "small",
+        "--heads",
+        "human:12",
+        "--out",
+        p(&spec),
+    ]);
     let pkg = dir.path().join("pkg");
     ok(&["package", p(&spec), "--random-seed", "5", "--out", p(&pkg)]);
     for f in ["model.json", "model.safetensors", "model.onnx"] {
@@ -62,11 +83,26 @@ fn run_rejects_bad_input_clearly() {
     let model = fixture("models/drg_calderon_shallow/model.onnx");
     let out = dir.path().join("y.npy");
     // The FT_S2A input is 8192 bp; the DRG model reads 401.
-    fails(&["run", p(&model), "--input", p(&fixture("models/ft_s2a_small/inputs.npy")), "--out", p(&out)], &["model reads 401 bp"]);
+    fails(
+        &["run", p(&model), "--input", p(&fixture("models/ft_s2a_small/inputs.npy")), "--out", p(&out)],
+        &["model reads 401 bp"],
+    );
     let junk = dir.path().join("junk.onnx");
     std::fs::write(&junk, b"definitely not protobuf \xff\xff\xff").unwrap();
     fails(&["inspect", p(&junk)], &["not an ONNX model"]);
-    fails(&["run", p(&model), "--input", p(&fixture("models/ft_s2a_small/inputs.npy")), "--out", p(&out), "--device", "cuda"], &["CPU only"]);
+    fails(
+        &[
+            "run",
+            p(&model),
+            "--input",
+            p(&fixture("models/ft_s2a_small/inputs.npy")),
+            "--out",
+            p(&out),
+            "--device",
+            "cuda",
+        ],
+        &["CPU only"],
+    );
     fails(&["run", p(&dir.path().join("nope")), "--input", "x.npy", "--out", p(&out)], &["no such model"]);
     assert!(!out.exists());
 }

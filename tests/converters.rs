@@ -26,7 +26,8 @@ fn check_run(pkg: &Path, input: &Path, head: Option<&str>, expected: &Path, atol
         ok(&args);
         let got = read_npy(&out).unwrap().to_f32().unwrap();
         assert_eq!(got.len(), want.len(), "{engine}: {} values, expected {}", got.len(), want.len());
-        let worst = got.iter().zip(&want).map(|(g, w)| (g - w).abs() - (atol + rtol * w.abs())).fold(f32::MIN, f32::max);
+        let worst =
+            got.iter().zip(&want).map(|(g, w)| (g - w).abs() - (atol + rtol * w.abs())).fold(f32::MIN, f32::max);
         assert!(worst <= 0.0, "{engine} {}: exceeds tolerance by {worst}", expected.display());
     }
 }
@@ -43,12 +44,16 @@ fn convert(args: &[&str], out: &Path) -> PathBuf {
 fn keras_basenji2_small_matches_keras() {
     let dir = tempfile::tempdir().unwrap();
     let f = |r: &str| fixture(&format!("models/basenji2_keras_small/{r}"));
-    let pkg = convert(&["--from", "keras-h5", p(&f("model.h5")), "--config", p(&f("params.json"))], &dir.path().join("k"));
+    let pkg =
+        convert(&["--from", "keras-h5", p(&f("model.h5")), "--config", p(&f("params.json"))], &dir.path().join("k"));
     // The fixture README's suggested float32 check: |got − expected| ≤ 1e-4 + 1e-4·|expected|.
     check_run(&pkg, &f("inputs.npy"), None, &f("expected.npy"), 1e-4, 1e-4);
     let text = ok(&["inspect", p(&pkg)]);
     assert!(text.contains("source: keras-h5 model.h5"), "{text}");
-    assert!(text.contains("sha256 0c1aca055943ada3a8a39ef60241140a58dd084d9d9e3ecd3ad7925ca1b48833  model.h5"), "{text}");
+    assert!(
+        text.contains("sha256 0c1aca055943ada3a8a39ef60241140a58dd084d9d9e3ecd3ad7925ca1b48833  model.h5"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -58,14 +63,44 @@ fn ft_s2a_both_variants_all_formats_both_heads() {
     for variant in ["buggy", "res"] {
         for file in ["state_dict.pt", "state_dict_legacy.pt", "state_dict_module_prefix.pt"] {
             let out = dir.path().join(format!("{variant}-{file}"));
-            let pkg = convert(&["--from", "torch", p(&f(&format!("{variant}/{file}"))), "--config", p(&f(&format!("{variant}/config.json")))], &out);
+            let pkg = convert(
+                &[
+                    "--from",
+                    "torch",
+                    p(&f(&format!("{variant}/{file}"))),
+                    "--config",
+                    p(&f(&format!("{variant}/config.json"))),
+                ],
+                &out,
+            );
             if file == "state_dict.pt" {
                 for head in ["human", "mouse"] {
-                    check_run(&pkg, &f("inputs.npy"), Some(head), &f(&format!("{variant}/expected_{head}.npy")), 1e-4, 0.0);
-                    check_run(&pkg, &f("inputs_with_n.npy"), Some(head), &f(&format!("{variant}/expected_with_n_{head}.npy")), 1e-4, 0.0);
+                    check_run(
+                        &pkg,
+                        &f("inputs.npy"),
+                        Some(head),
+                        &f(&format!("{variant}/expected_{head}.npy")),
+                        1e-4,
+                        0.0,
+                    );
+                    check_run(
+                        &pkg,
+                        &f("inputs_with_n.npy"),
+                        Some(head),
+                        &f(&format!("{variant}/expected_with_n_{head}.npy")),
+                        1e-4,
+                        0.0,
+                    );
                 }
             } else {
-                check_run(&pkg, &f("inputs.npy"), Some("human"), &f(&format!("{variant}/expected_human.npy")), 1e-4, 0.0);
+                check_run(
+                    &pkg,
+                    &f("inputs.npy"),
+                    Some("human"),
+                    &f(&format!("{variant}/expected_human.npy")),
+                    1e-4,
+                    0.0,
+                );
             }
         }
     }
@@ -100,7 +135,8 @@ fn drg_calderon_matches_drg() {
 fn shipped_calderon_package_is_the_converted_checkpoint() {
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/calderon2019_shallow");
     let dir = tempfile::tempdir().unwrap();
-    let fresh = convert(&["--from", "drg", p(&fixture("models/drg_calderon_shallow/parameter.pth"))], &dir.path().join("drg"));
+    let fresh =
+        convert(&["--from", "drg", p(&fixture("models/drg_calderon_shallow/parameter.pth"))], &dir.path().join("drg"));
     for file in ["model.safetensors", "model.onnx"] {
         assert_eq!(std::fs::read(shipped.join(file)).unwrap(), std::fs::read(fresh.join(file)).unwrap(), "{file}");
     }
@@ -114,22 +150,44 @@ fn bad_checkpoints_get_clear_errors() {
     // Not HDF5, truncated HDF5.
     let junk = dir.path().join("junk.h5");
     std::fs::write(&junk, b"this is not hdf5 at all").unwrap();
-    fails(&["convert", "--from", "keras-h5", p(&junk), "--config", p(&km("params.json")), "--out", p(&out)], &["not an HDF5 file"]);
+    fails(
+        &["convert", "--from", "keras-h5", p(&junk), "--config", p(&km("params.json")), "--out", p(&out)],
+        &["not an HDF5 file"],
+    );
     let trunc = dir.path().join("trunc.h5");
     std::fs::write(&trunc, &std::fs::read(km("model.h5")).unwrap()[..4000]).unwrap();
-    fails(&["convert", "--from", "keras-h5", p(&trunc), "--config", p(&km("params.json")), "--out", p(&out)], &["trunc.h5"]);
+    fails(
+        &["convert", "--from", "keras-h5", p(&trunc), "--config", p(&km("params.json")), "--out", p(&out)],
+        &["trunc.h5"],
+    );
     // A spec with other widths: the misshaped tensor is named with both shapes.
-    let mut params: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(km("params.json")).unwrap()).unwrap();
+    let mut params: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(km("params.json")).unwrap()).unwrap();
     params["model"]["trunk"][0]["filters"] = serde_json::json!(30);
     let wrong = dir.path().join("wrong.json");
     std::fs::write(&wrong, params.to_string()).unwrap();
-    fails(&["convert", "--from", "keras-h5", p(&km("model.h5")), "--config", p(&wrong), "--out", p(&out)], &["stem_conv.weight", "expected shape [30, 4, 15], found [32, 4, 15]"]);
+    fails(
+        &["convert", "--from", "keras-h5", p(&km("model.h5")), "--config", p(&wrong), "--out", p(&out)],
+        &["stem_conv.weight", "expected shape [30, 4, 15], found [32, 4, 15]"],
+    );
     // Torch: a truncated zip, and a config that disagrees with the checkpoint.
     let ft = |r: &str| fixture(&format!("models/ft_s2a_small/{r}"));
     let tpt = dir.path().join("t.pt");
     std::fs::write(&tpt, &std::fs::read(ft("res/state_dict.pt")).unwrap()[..5000]).unwrap();
     fails(&["convert", "--from", "torch", p(&tpt), "--config", p(&ft("res/config.json")), "--out", p(&out)], &["t.pt"]);
-    fails(&["convert", "--from", "torch", p(&ft("buggy/state_dict.pt")), "--config", p(&ft("res/config.json")), "--out", p(&out)], &["n_dilated_conv_layers", "config says 5, the checkpoint has 4"]);
+    fails(
+        &[
+            "convert",
+            "--from",
+            "torch",
+            p(&ft("buggy/state_dict.pt")),
+            "--config",
+            p(&ft("res/config.json")),
+            "--out",
+            p(&out),
+        ],
+        &["n_dilated_conv_layers", "config says 5, the checkpoint has 4"],
+    );
     // DRG without its parameter file.
     let lone = dir.path().join("x_parameter.pth");
     std::fs::copy(fixture("models/drg_calderon_shallow/parameter.pth"), &lone).unwrap();
@@ -161,7 +219,10 @@ fn unsupported_keras_layer_names_itself_and_its_position() {
     fb.add_group(mw.finish());
     fb.write(&h5).unwrap();
     let km = fixture("models/basenji2_keras_small/params.json");
-    fails(&["convert", "--from", "keras-h5", p(&h5), "--config", p(&km), "--out", p(&dir.path().join("o"))], &["\"lstm\"", "LSTM", "position 1"]);
+    fails(
+        &["convert", "--from", "keras-h5", p(&h5), "--config", p(&km), "--out", p(&dir.path().join("o"))],
+        &["\"lstm\"", "LSTM", "position 1"],
+    );
 }
 
 #[test]
@@ -175,14 +236,42 @@ fn targets_table_becomes_the_track_table() {
     }
     std::fs::write(&targets, &text).unwrap();
     let pkg = dir.path().join("k");
-    ok(&["convert", "--from", "keras-h5", p(&f("model.h5")), "--config", p(&f("params.json")), "--targets", p(&targets), "--out", p(&pkg)]);
+    ok(&[
+        "convert",
+        "--from",
+        "keras-h5",
+        p(&f("model.h5")),
+        "--config",
+        p(&f("params.json")),
+        "--targets",
+        p(&targets),
+        "--out",
+        p(&pkg),
+    ]);
     let spec = s2f::model::ModelSpec::read(pkg.join("model.json")).unwrap();
     let tracks = &spec.heads[0].tracks;
     assert_eq!(tracks.len(), 12);
-    assert_eq!((tracks[3].index, tracks[3].identifier.as_str(), tracks[3].description.as_str()), (3, "CNhs11763", "CAGE:tissue 3"));
+    assert_eq!(
+        (tracks[3].index, tracks[3].identifier.as_str(), tracks[3].description.as_str()),
+        (3, "CNhs11763", "CAGE:tissue 3")
+    );
     assert_eq!((tracks[3].clip, tracks[3].scale, tracks[3].sum_stat.as_deref()), (Some(384.0), Some(1.0), Some("sum")));
     assert!(ok(&["inspect", p(&pkg)]).contains("12 named tracks"));
     // A table whose length matches no head is refused.
     std::fs::write(&targets, "\tidentifier\tdescription\n0\ta\tA\n").unwrap();
-    fails(&["convert", "--from", "keras-h5", p(&f("model.h5")), "--config", p(&f("params.json")), "--targets", p(&targets), "--out", p(&dir.path().join("k2"))], &["1 tracks", "human: 12"]);
+    fails(
+        &[
+            "convert",
+            "--from",
+            "keras-h5",
+            p(&f("model.h5")),
+            "--config",
+            p(&f("params.json")),
+            "--targets",
+            p(&targets),
+            "--out",
+            p(&dir.path().join("k2")),
+        ],
+        &["1 tracks", "human: 12"],
+    );
 }

@@ -22,7 +22,9 @@ fn act(f: Activation, x: f64) -> f64 {
     match f {
         Activation::Relu => x.max(0.0),
         Activation::GeluErf => 0.5 * x * (1.0 + erf(x / 2f64.sqrt())),
-        Activation::GeluTanh => 0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh()),
+        Activation::GeluTanh => {
+            0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh())
+        }
         Activation::GeluSigmoid => x / (1.0 + (-1.702 * x).exp()),
         Activation::Softplus => (1.0 + x.exp()).ln(),
         Activation::Exp => x.exp(),
@@ -38,9 +40,15 @@ fn erf(x: f64) -> f64 {
         + t * (1.00002368
             + t * (0.37409196
                 + t * (0.09678418
-                    + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+                    + t * (-0.18628806
+                        + t * (0.27886807
+                            + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
     let erfc = t * poly.exp();
-    if x >= 0.0 { 1.0 - erfc } else { erfc - 1.0 }
+    if x >= 0.0 {
+        1.0 - erfc
+    } else {
+        erfc - 1.0
+    }
 }
 
 enum V {
@@ -58,7 +66,10 @@ fn reference(layers: &[Layer], ws: &Weights, path: &str, mut v: V) -> V {
                 let b = if *bias { w(ws, &format!("{}.bias", prefix(name))) } else { vec![0.0; *filters] };
                 let (c, l) = (x.len(), x[0].len());
                 let span = dilation * (kernel - 1);
-                let (left, lo) = match padding { Padding::Same => (span / 2, l), Padding::Valid => (0, l - span) };
+                let (left, lo) = match padding {
+                    Padding::Same => (span / 2, l),
+                    Padding::Valid => (0, l - span),
+                };
                 let y = (0..*filters)
                     .map(|o| {
                         (0..lo)
@@ -81,13 +92,35 @@ fn reference(layers: &[Layer], ws: &Weights, path: &str, mut v: V) -> V {
             }
             (Layer::BatchNorm { name, eps }, V::Seq(x)) => {
                 let pre = prefix(name);
-                let (g, b, m, var) = (w(ws, &format!("{pre}.gamma")), w(ws, &format!("{pre}.beta")), w(ws, &format!("{pre}.mean")), w(ws, &format!("{pre}.var")));
-                V::Seq(x.iter().enumerate().map(|(c, row)| row.iter().map(|&v| g[c] * (v - m[c]) / (var[c] + *eps as f64).sqrt() + b[c]).collect()).collect())
+                let (g, b, m, var) = (
+                    w(ws, &format!("{pre}.gamma")),
+                    w(ws, &format!("{pre}.beta")),
+                    w(ws, &format!("{pre}.mean")),
+                    w(ws, &format!("{pre}.var")),
+                );
+                V::Seq(
+                    x.iter()
+                        .enumerate()
+                        .map(|(c, row)| {
+                            row.iter().map(|&v| g[c] * (v - m[c]) / (var[c] + *eps as f64).sqrt() + b[c]).collect()
+                        })
+                        .collect(),
+                )
             }
-            (Layer::Activation { function }, V::Seq(x)) => V::Seq(x.iter().map(|r| r.iter().map(|&v| act(*function, v)).collect()).collect()),
+            (Layer::Activation { function }, V::Seq(x)) => {
+                V::Seq(x.iter().map(|r| r.iter().map(|&v| act(*function, v)).collect()).collect())
+            }
             (Layer::Activation { function }, V::Flat(x)) => V::Flat(x.iter().map(|&v| act(*function, v)).collect()),
-            (Layer::MaxPool { size }, V::Seq(x)) => V::Seq(x.iter().map(|r| r.chunks_exact(*size).map(|c| c.iter().cloned().fold(f64::MIN, f64::max)).collect()).collect()),
-            (Layer::AvgPool { size }, V::Seq(x)) => V::Seq(x.iter().map(|r| r.chunks_exact(*size).map(|c| c.iter().sum::<f64>() / *size as f64).collect()).collect()),
+            (Layer::MaxPool { size }, V::Seq(x)) => V::Seq(
+                x.iter()
+                    .map(|r| r.chunks_exact(*size).map(|c| c.iter().cloned().fold(f64::MIN, f64::max)).collect())
+                    .collect(),
+            ),
+            (Layer::AvgPool { size }, V::Seq(x)) => V::Seq(
+                x.iter()
+                    .map(|r| r.chunks_exact(*size).map(|c| c.iter().sum::<f64>() / *size as f64).collect())
+                    .collect(),
+            ),
             (Layer::WeightedPool { size, pad_left, pad_right, pad_value }, V::Seq(x)) => {
                 let pv = match pad_value {
                     PoolPad::Min => x.iter().flatten().cloned().fold(f64::MAX, f64::min),
@@ -111,7 +144,9 @@ fn reference(layers: &[Layer], ws: &Weights, path: &str, mut v: V) -> V {
                         .collect(),
                 )
             }
-            (Layer::Crop { left, right }, V::Seq(x)) => V::Seq(x.iter().map(|r| r[*left..r.len() - right].to_vec()).collect()),
+            (Layer::Crop { left, right }, V::Seq(x)) => {
+                V::Seq(x.iter().map(|r| r[*left..r.len() - right].to_vec()).collect())
+            }
             (Layer::Pad { left, right, value }, V::Seq(x)) => V::Seq(
                 x.iter()
                     .map(|r| {
@@ -130,19 +165,36 @@ fn reference(layers: &[Layer], ws: &Weights, path: &str, mut v: V) -> V {
                 let rc: T = x.iter().rev().map(|r| r.iter().rev().cloned().collect()).collect();
                 let V::Seq(f) = reference(layers, ws, &p, V::Seq(x)) else { panic!() };
                 let V::Seq(r) = reference(layers, ws, &p, V::Seq(rc)) else { panic!() };
-                V::Seq(f.iter().zip(&r).map(|(a, b)| a.iter().zip(b.iter().rev()).map(|(u, v)| u.max(*v)).collect()).collect())
+                V::Seq(
+                    f.iter()
+                        .zip(&r)
+                        .map(|(a, b)| a.iter().zip(b.iter().rev()).map(|(u, v)| u.max(*v)).collect())
+                        .collect(),
+                )
             }
             (Layer::Dense { name, units, bias }, V::Seq(x)) => {
                 let wt = w(ws, &format!("{}.weight", prefix(name)));
                 let b = if *bias { w(ws, &format!("{}.bias", prefix(name))) } else { vec![0.0; *units] };
                 let c = x.len();
-                V::Seq((0..*units).map(|o| (0..x[0].len()).map(|t| b[o] + (0..c).map(|ci| wt[o * c + ci] * x[ci][t]).sum::<f64>()).collect()).collect())
+                V::Seq(
+                    (0..*units)
+                        .map(|o| {
+                            (0..x[0].len())
+                                .map(|t| b[o] + (0..c).map(|ci| wt[o * c + ci] * x[ci][t]).sum::<f64>())
+                                .collect()
+                        })
+                        .collect(),
+                )
             }
             (Layer::Flatten, V::Seq(x)) => V::Flat(x.into_iter().flatten().collect()),
             (Layer::Linear { name, units, bias }, V::Flat(x)) => {
                 let wt = w(ws, &format!("{}.weight", prefix(name)));
                 let b = if *bias { w(ws, &format!("{}.bias", prefix(name))) } else { vec![0.0; *units] };
-                V::Flat((0..*units).map(|o| b[o] + x.iter().enumerate().map(|(i, v)| wt[o * x.len() + i] * v).sum::<f64>()).collect())
+                V::Flat(
+                    (0..*units)
+                        .map(|o| b[o] + x.iter().enumerate().map(|(i, v)| wt[o * x.len() + i] * v).sum::<f64>())
+                        .collect(),
+                )
             }
             _ => panic!("reference: op/shape combination not covered"),
         };
@@ -215,15 +267,20 @@ fn every_op_matches_the_naive_reference_on_every_engine() {
                 for n in 0..3 {
                     let xin: Vec<Vec<f64>> = (0..4).map(|c| (0..64).map(|l| x[[n, l, c]] as f64).collect()).collect();
                     let trunk = reference(&spec.trunk, &weights, "trunk", V::Seq(xin));
-                    let want: Vec<Vec<f64>> = match reference(&head.layers, &weights, &format!("head.{}", head.name), trunk) {
-                        V::Seq(t) => (0..t[0].len()).map(|b| t.iter().map(|row| row[b]).collect()).collect(),
-                        V::Flat(f) => vec![f],
-                    };
+                    let want: Vec<Vec<f64>> =
+                        match reference(&head.layers, &weights, &format!("head.{}", head.name), trunk) {
+                            V::Seq(t) => (0..t[0].len()).map(|b| t.iter().map(|row| row[b]).collect()).collect(),
+                            V::Flat(f) => vec![f],
+                        };
                     assert_eq!(y.shape()[1..], [want.len(), want[0].len()], "head {}", head.name);
                     for (b, row) in want.iter().enumerate() {
                         for (t, v) in row.iter().enumerate() {
                             let got = y[[n, b, t]] as f64;
-                            assert!((got - v).abs() <= 1e-4 * (1.0 + v.abs()), "{kind:?} fold_bn={fold_bn} head {} [{n},{b},{t}]: {got} vs {v}", head.name);
+                            assert!(
+                                (got - v).abs() <= 1e-4 * (1.0 + v.abs()),
+                                "{kind:?} fold_bn={fold_bn} head {} [{n},{b},{t}]: {got} vs {v}",
+                                head.name
+                            );
                         }
                     }
                 }

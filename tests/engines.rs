@@ -47,7 +47,8 @@ fn torch_exported_fixtures_reproduce_expected_outputs() {
         for variant in ["buggy", "res"] {
             let pkg = Package::open(fixture(&format!("models/ft_s2a_small/{variant}/model_human.onnx"))).unwrap();
             assert!(pkg.spec.is_some(), "sidecar spec found");
-            for (inp, exp) in [("inputs.npy", "expected_human.npy"), ("inputs_with_n.npy", "expected_with_n_human.npy")] {
+            for (inp, exp) in [("inputs.npy", "expected_human.npy"), ("inputs_with_n.npy", "expected_with_n_human.npy")]
+            {
                 let y = predict(&pkg, kind, &npy3(&format!("models/ft_s2a_small/{inp}")), 4);
                 let e = npy3(&format!("models/ft_s2a_small/{variant}/{exp}"));
                 assert!(max_abs(&y, &e) <= 1e-4, "{kind:?} {variant} {inp}: {}", max_abs(&y, &e));
@@ -80,7 +81,12 @@ fn engines_agree_on_an_emitted_basenji2_shaped_graph() {
     assert_eq!((a.heads[0].1.bins, a.heads[0].1.bin_size, a.heads[0].1.offset), (240, 32, 256));
     let weights = Weights::random(&a.weights, 3);
     let x = npy3("models/basenji2_keras_small/inputs.npy").slice_axis(Axis(0), (0..3).into()).to_owned();
-    let plain = Package { path: "mem".into(), spec: Some(spec.clone()), onnx: emit(&spec, &weights, EmitOptions::default()).unwrap(), weights: None };
+    let plain = Package {
+        path: "mem".into(),
+        spec: Some(spec.clone()),
+        onnx: emit(&spec, &weights, EmitOptions::default()).unwrap(),
+        weights: None,
+    };
     let folded = Package { onnx: emit(&spec, &weights, EmitOptions { fold_bn: true }).unwrap(), ..plain.clone() };
     let reference = predict(&plain, EngineKind::Tract, &x, 3);
     assert_eq!(reference.shape(), &[3, 240, 12]);
@@ -100,7 +106,10 @@ fn wrong_weight_shape_names_the_tensor() {
     let spec = presets::basenji(&params, "b", &[("human".into(), 12)]).unwrap();
     let a = spec.analyze().unwrap();
     let mut weights = Weights::random(&a.weights, 1);
-    weights.insert("tower2_conv.weight", s2f::model::weights::Tensor::new(vec![55, 47, 3], vec![0.0; 55 * 47 * 3]).unwrap());
+    weights.insert(
+        "tower2_conv.weight",
+        s2f::model::weights::Tensor::new(vec![55, 47, 3], vec![0.0; 55 * 47 * 3]).unwrap(),
+    );
     weights.tensors.remove("head_human.bias");
     let dir = tempfile::tempdir().unwrap();
     let err = Package::write(dir.path().join("p"), &spec, &weights, EmitOptions::default()).unwrap_err().to_string();

@@ -36,7 +36,15 @@ fn bgzip_queries_match_a_naive_reader() {
     assert_eq!(chr1.len(), 1_000_000);
     let mut fa = Fasta::open(&path).unwrap();
     // Regions across line and bgzip block boundaries, at the ends, and overhanging them.
-    for (s, e) in [(0, 1), (9_990, 10_010), (65_270, 65_300), (123_456, 254_528), (999_990, 1_000_000), (-7, 5), (999_995, 1_000_009)] {
+    for (s, e) in [
+        (0, 1),
+        (9_990, 10_010),
+        (65_270, 65_300),
+        (123_456, 254_528),
+        (999_990, 1_000_000),
+        (-7, 5),
+        (999_995, 1_000_009),
+    ] {
         assert_eq!(fa.fetch(&iv("chr1", s, e)).unwrap(), padded(chr1, s, e), "chr1:{s}-{e}");
     }
     // The README's three 50-kb assembly gaps: the naive reader finds runs of N that long.
@@ -161,7 +169,8 @@ fn unknown_chromosome_and_strict_bounds() {
 #[test]
 fn bed_fixture() {
     let r = read_bed(fixture("genome/test.bed")).unwrap();
-    let got: Vec<(String, i64, i64)> = r.iter().map(|r| (r.interval.chrom.clone(), r.interval.start, r.interval.end)).collect();
+    let got: Vec<(String, i64, i64)> =
+        r.iter().map(|r| (r.interval.chrom.clone(), r.interval.start, r.interval.end)).collect();
     assert_eq!(
         got,
         [("chr1", 10, 30), ("chr1", 80, 100), ("chr1", 140, 160), ("chr2", 25, 55), ("chr2", 35, 65)]
@@ -175,7 +184,10 @@ fn tss_from_gencode_exons() {
     let find = |id: &str| t.iter().find(|x| x.transcript_id == id).unwrap();
     // CTCF, + strand: first exon starts at 1-based 67,596,310 → 0-based 67,596,309.
     let ctcf = find("ENST00000401394.5_1");
-    assert_eq!((ctcf.chrom.as_str(), ctcf.position, ctcf.strand, ctcf.gene_name.as_str()), ("chr16", 67_596_309, '+', "CTCF"));
+    assert_eq!(
+        (ctcf.chrom.as_str(), ctcf.position, ctcf.strand, ctcf.gene_name.as_str()),
+        ("chr16", 67_596_309, '+', "CTCF")
+    );
     // HNRNPU, - strand: last exon ends at 1-based 245,027,827 → 0-based 245,027,826.
     let h = find("ENST00000283179.13_2");
     assert_eq!((h.position, h.strand), (245_027_826, '-'));
@@ -197,15 +209,25 @@ fn tiling_and_onehot_of_hg38() {
     let seq = fa.fetch(&windows[0].interval).unwrap();
     let x = enc.encode(&seq, Layout::LengthFirst);
     assert_eq!(&x[4 * 9_999..4 * 10_001], &[0.25, 0.25, 0.25, 0.25, 0.0, 0.0, 0.0, 1.0]); // N then T
-    // Encoding agrees with the naive reader's bases everywhere.
+                                                                                          // Encoding agrees with the naive reader's bases everywhere.
     let truth = naive_fasta(&fixture("genome/hg38_chr1_1mb.fa.gz"));
     let last = fa.fetch(&windows[7].interval).unwrap();
     assert_eq!(last, padded(&truth["chr1"], 917_504, 1_048_576));
     let y = enc.encode(&last, Layout::ChannelsFirst);
-    let code = |b: u8| match b { b'A' => Some(0), b'C' => Some(1), b'G' => Some(2), b'T' => Some(3), _ => None };
+    let code = |b: u8| match b {
+        b'A' => Some(0),
+        b'C' => Some(1),
+        b'G' => Some(2),
+        b'T' => Some(3),
+        _ => None,
+    };
     for (i, &b) in last.iter().enumerate().step_by(997) {
         for c in 0..4 {
-            let want = match code(b) { Some(k) if k == c => 1.0, Some(_) => 0.0, None => 0.25 };
+            let want = match code(b) {
+                Some(k) if k == c => 1.0,
+                Some(_) => 0.0,
+                None => 0.25,
+            };
             assert_eq!(y[c * last.len() + i], want, "position {i}");
         }
     }

@@ -65,7 +65,10 @@ pub fn run(args: Args) -> Result<()> {
             if args.spec.is_some() {
                 bail!("torch: give the FT_S2A config.json with --config (its variant and dilations are not in the checkpoint)");
             }
-            let config = args.config.as_ref().context("torch needs --config config.json (FT_S2A constructor arguments and variant)")?;
+            let config = args
+                .config
+                .as_ref()
+                .context("torch needs --config config.json (FT_S2A constructor arguments and variant)")?;
             torch::ft_s2a(&args.src, config)?
         }
         From::Drg => {

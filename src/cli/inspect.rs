@@ -74,7 +74,14 @@ fn print_spec(spec: &ModelSpec, path: &std::path::Path, sig: Option<&OnnxSignatu
         println!("\n{:<28} {:<34} {:>16} {:>14} {:>10}", "layer", "op", "output (L, C)", "params", "MMAC");
         for r in &a.rows {
             let name = format!("{}{}", "  ".repeat(r.depth), r.name);
-            println!("{:<28} {:<34} {:>16} {:>14} {:>10.1}", name, r.what, r.out.to_string(), group(r.params), r.macs as f64 / 1e6);
+            println!(
+                "{:<28} {:<34} {:>16} {:>14} {:>10.1}",
+                name,
+                r.what,
+                r.out.to_string(),
+                group(r.params),
+                r.macs as f64 / 1e6
+            );
         }
         println!();
         println!("parameters: {}", group(a.params));

@@ -67,7 +67,8 @@ pub struct BasenjiArgs {
 /// Runs `s2f spec-basenji`.
 pub fn run_basenji(args: BasenjiArgs) -> Result<()> {
     let text = std::fs::read_to_string(&args.params).with_context(|| format!("reading {}", args.params.display()))?;
-    let params: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", args.params.display()))?;
+    let params: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", args.params.display()))?;
     let heads = match &args.heads {
         None => vec![],
         Some(h) => super::split_list(h)

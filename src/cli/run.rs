@@ -76,7 +76,10 @@ pub fn run(args: Args) -> Result<()> {
             match &args.head {
                 Some(h) => {
                     let sig = s2f::model::onnx::signature(&pkg.onnx, &pkg.path)?;
-                    sig.outputs.iter().position(|(n, _)| n == h).with_context(|| format!("the ONNX model has no output {h:?}"))?
+                    sig.outputs
+                        .iter()
+                        .position(|(n, _)| n == h)
+                        .with_context(|| format!("the ONNX model has no output {h:?}"))?
                 }
                 None => 0,
             }

@@ -112,6 +112,9 @@ impl Predictor {
             parts.push(to_canonical(outs.swap_remove(self.head), end - start)?);
             start = end;
         }
+        if parts.len() == 1 {
+            return Ok(parts.swap_remove(0));
+        }
         let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
         ndarray::concatenate(Axis(0), &views).map_err(|e| Error::InvalidArgument(format!("cannot join batches: {e}")))
     }
@@ -119,7 +122,11 @@ impl Predictor {
 
 fn to_canonical(y: ArrayD<f32>, n: usize) -> Result<Array3<f32>> {
     let shape = y.shape().to_vec();
-    let bad = || Error::InvalidArgument(format!("model output of shape {shape:?} is not (batch, tracks) or (batch, bins, tracks)"));
+    let bad = || {
+        Error::InvalidArgument(format!(
+            "model output of shape {shape:?} is not (batch, tracks) or (batch, bins, tracks)"
+        ))
+    };
     if shape.first() != Some(&n) {
         return Err(bad());
     }

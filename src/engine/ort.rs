@@ -102,7 +102,11 @@ impl OrtEngine {
     pub fn new(onnx: &[u8], device: Device) -> Result<Self> {
         let env = environment()?;
         let build = |cuda: bool| -> std::result::Result<Session, String> {
-            let mut b = Session::builder(env).map_err(|e| e.to_string())?;
+            // Full graph optimisation, as onnxruntime's Python API does by default.
+            let b = Session::builder(env).map_err(|e| e.to_string())?;
+            let mut b = b
+                .with_optimization_level(ort::session::builder::GraphOptimizationLevel::All)
+                .map_err(|e| e.to_string())?;
             if cuda {
                 b = b
                     .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])

@@ -54,9 +54,6 @@ impl Engine for TractEngine {
     fn run(&mut self, input: ArrayD<f32>) -> Result<Vec<ArrayD<f32>>> {
         let plan = self.plan(input.shape())?;
         let outputs = plan.run(tvec!(Tensor::from(input).into())).map_err(err)?;
-        outputs
-            .iter()
-            .map(|o| o.to_plain_array_view::<f32>().map(|v| v.to_owned()).map_err(err))
-            .collect()
+        outputs.iter().map(|o| o.to_plain_array_view::<f32>().map(|v| v.to_owned()).map_err(err)).collect()
     }
 }

@@ -87,7 +87,9 @@ pub fn parse_bed<R: BufRead>(reader: R, path: &Path) -> Result<Vec<BedRecord>> {
             Some(s) => return Err(bad(format!("strand (column 6) must be +, - or ., not {s:?}"))),
         };
         let summit = if other.len() == 7 {
-            let s: i64 = other[6].parse().map_err(|_| bad(format!("narrowPeak summit (column 10) {:?} is not an integer", other[6])))?;
+            let s: i64 = other[6]
+                .parse()
+                .map_err(|_| bad(format!("narrowPeak summit (column 10) {:?} is not an integer", other[6])))?;
             if s >= 0 && s >= end - start {
                 return Err(bad(format!("narrowPeak summit offset {s} lies outside the {}-bp peak", end - start)));
             }
@@ -110,9 +112,11 @@ mod tests {
 
     #[test]
     fn reads_bed3_bed6_and_narrowpeak() {
-        let r = parse("track name=x\n# c\nchr1\t10\t30\nchr2\t5\t9\tpeak1\t0\t-\n\
-                       chr3\t100\t200\tp\t0\t.\t5.0\t-1\t-1\t42\n")
-            .unwrap();
+        let r = parse(
+            "track name=x\n# c\nchr1\t10\t30\nchr2\t5\t9\tpeak1\t0\t-\n\
+                       chr3\t100\t200\tp\t0\t.\t5.0\t-1\t-1\t42\n",
+        )
+        .unwrap();
         assert_eq!(r.len(), 3);
         assert_eq!(r[0].interval, Interval { chrom: "chr1".into(), start: 10, end: 30 });
         assert_eq!(r[0].label(), "chr1:10-30");

@@ -95,9 +95,8 @@ impl Fasta {
                 if !gzi_path.exists() {
                     return Err(Error::MissingGzi { path, gzi: gzi_path });
                 }
-                let gzi = bgzf::gzi::fs::read(&gzi_path).map_err(|e| {
-                    Error::malformed(&gzi_path, "file", format!("cannot read bgzip index: {e}"))
-                })?;
+                let gzi = bgzf::gzi::fs::read(&gzi_path)
+                    .map_err(|e| Error::malformed(&gzi_path, "file", format!("cannot read bgzip index: {e}")))?;
                 let records = if fai_path.exists() {
                     read_fai(&fai_path)?
                 } else {
@@ -260,8 +259,8 @@ impl Fasta {
 }
 
 fn read_fai(path: &Path) -> Result<Vec<fai::Record>> {
-    let index = fai::fs::read(path)
-        .map_err(|e| Error::malformed(path, "file", format!("cannot parse FASTA index: {e}")))?;
+    let index =
+        fai::fs::read(path).map_err(|e| Error::malformed(path, "file", format!("cannot parse FASTA index: {e}")))?;
     Ok(Vec::from(index))
 }
 

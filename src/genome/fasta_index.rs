@@ -179,7 +179,10 @@ mod tests {
         let r = idx(">a desc\nACGT\nAC\n> b\nAAAA\nAAAA\n\n").unwrap();
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].name(), "a");
-        assert_eq!((r[0].length(), r[0].position(), r[0].line_base_count().get(), r[0].line_width().get()), (6, 8, 4, 5));
+        assert_eq!(
+            (r[0].length(), r[0].position(), r[0].line_base_count().get(), r[0].line_width().get()),
+            (6, 8, 4, 5)
+        );
         assert_eq!(r[1].name(), "b");
         assert_eq!((r[1].length(), r[1].position()), (8, 20));
     }

@@ -56,12 +56,7 @@ pub fn tile_interval(region: &Interval, length: u64, stride: u64) -> Result<Vec<
 
 /// Tiles whole chromosomes: all of `sizes` in order, or only `chroms` in the order given
 /// (every name must exist).
-pub fn tile_genome(
-    sizes: &[ChromSize],
-    chroms: Option<&[String]>,
-    length: u64,
-    stride: u64,
-) -> Result<Vec<Window>> {
+pub fn tile_genome(sizes: &[ChromSize], chroms: Option<&[String]>, length: u64, stride: u64) -> Result<Vec<Window>> {
     let selected: Vec<&ChromSize> = match chroms {
         None => sizes.iter().collect(),
         Some(names) => names

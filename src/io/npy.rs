@@ -237,9 +237,7 @@ impl NpyArray {
         }
         let (hlen, start) = match bytes[6] {
             1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-            2 | 3 if bytes.len() >= 12 => {
-                (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
-            }
+            2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
             _ => return Err(bad("unsupported .npy version")),
         };
         let dict = bytes.get(start..start + hlen).ok_or_else(|| bad("truncated header"))?;

@@ -119,7 +119,11 @@ impl<'w> Graph<'w> {
 
     fn init_f32(&mut self, name: &str, dims: &[usize], data: std::borrow::Cow<'w, [f32]>) -> String {
         if self.init_names.insert(name.to_string()) {
-            self.inits.push(Init { name: name.into(), dims: dims.iter().map(|&d| d as i64).collect(), data: InitData::F32(data) });
+            self.inits.push(Init {
+                name: name.into(),
+                dims: dims.iter().map(|&d| d as i64).collect(),
+                data: InitData::F32(data),
+            });
         }
         name.to_string()
     }
@@ -130,7 +134,8 @@ impl<'w> Graph<'w> {
     }
 
     fn const_i64(&mut self, v: &[i64]) -> String {
-        let name = format!("const_i{}", v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("_").replace('-', "m"));
+        let name =
+            format!("const_i{}", v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("_").replace('-', "m"));
         if self.init_names.insert(name.clone()) {
             self.inits.push(Init { name: name.clone(), dims: vec![v.len() as i64], data: InitData::I64(v.to_vec()) });
         }
@@ -240,7 +245,12 @@ impl<'w> Graph<'w> {
             match layer {
                 Layer::Conv1d { name, filters, kernel, dilation, bias, padding } => {
                     let prefix = name.clone().unwrap_or(lpath.clone());
-                    let (w, b) = self.conv_params(&prefix, &[*filters, c, *kernel], *bias, next_bn.as_ref().map(|(n, e)| (n.as_str(), *e)))?;
+                    let (w, b) = self.conv_params(
+                        &prefix,
+                        &[*filters, c, *kernel],
+                        *bias,
+                        next_bn.as_ref().map(|(n, e)| (n.as_str(), *e)),
+                    )?;
                     consumed_bn = next_bn.is_some();
                     let span = dilation * (kernel - 1);
                     let (pl, pr, lo) = match padding {
@@ -265,7 +275,12 @@ impl<'w> Graph<'w> {
                 }
                 Layer::Dense { name, units, bias } => {
                     let prefix = name.clone().unwrap_or(lpath.clone());
-                    let (w, b) = self.conv_params(&prefix, &[*units, c, 1], *bias, next_bn.as_ref().map(|(n, e)| (n.as_str(), *e)))?;
+                    let (w, b) = self.conv_params(
+                        &prefix,
+                        &[*units, c, 1],
+                        *bias,
+                        next_bn.as_ref().map(|(n, e)| (n.as_str(), *e)),
+                    )?;
                     consumed_bn = next_bn.is_some();
                     let mut ins = vec![x.as_str(), w.as_str()];
                     if let Some(b) = &b {
@@ -287,7 +302,11 @@ impl<'w> Graph<'w> {
                 Layer::Activation { function } => x = self.activation(&x, *function),
                 Layer::MaxPool { size } | Layer::AvgPool { size } => {
                     let op = if matches!(layer, Layer::MaxPool { .. }) { "MaxPool" } else { "AveragePool" };
-                    x = self.node(op, &[&x], vec![attr_ints("kernel_shape", &[*size as i64]), attr_ints("strides", &[*size as i64])]);
+                    x = self.node(
+                        op,
+                        &[&x],
+                        vec![attr_ints("kernel_shape", &[*size as i64]), attr_ints("strides", &[*size as i64])],
+                    );
                     s = Shape::Seq { c, l: l / size };
                 }
                 Layer::WeightedPool { size, pad_left, pad_right, pad_value } => {
@@ -298,7 +317,8 @@ impl<'w> Graph<'w> {
                             self.node("Pad", &[&x, &pads, &v], vec![])
                         }
                         PoolPad::Min => {
-                            let m = self.node("ReduceMin", &[&x], vec![attr_ints("axes", &[1, 2]), attr_i("keepdims", 1)]);
+                            let m =
+                                self.node("ReduceMin", &[&x], vec![attr_ints("axes", &[1, 2]), attr_i("keepdims", 1)]);
                             let shape = self.node("Shape", &[&x], vec![]);
                             let s0 = self.const_i64(&[0]);
                             let s1 = self.const_i64(&[1]);
@@ -383,11 +403,16 @@ impl<'w> Graph<'w> {
                 Layer::Linear { name, units, bias } => {
                     let prefix = name.clone().unwrap_or(lpath.clone());
                     let w = self.weight(&format!("{prefix}.weight"))?;
-                    let wn = self.init_f32(&format!("{prefix}.weight"), &[*units, c], std::borrow::Cow::Borrowed(&w.data));
+                    let wn =
+                        self.init_f32(&format!("{prefix}.weight"), &[*units, c], std::borrow::Cow::Borrowed(&w.data));
                     let mut ins = vec![x.clone(), wn];
                     if *bias {
                         let b = self.weight(&format!("{prefix}.bias"))?;
-                        ins.push(self.init_f32(&format!("{prefix}.bias"), &[*units], std::borrow::Cow::Borrowed(&b.data)));
+                        ins.push(self.init_f32(
+                            &format!("{prefix}.bias"),
+                            &[*units],
+                            std::borrow::Cow::Borrowed(&b.data),
+                        ));
                     }
                     let refs: Vec<&str> = ins.iter().map(String::as_str).collect();
                     x = self.node("Gemm", &refs, vec![attr_i("transB", 1)]);
@@ -441,7 +466,8 @@ pub fn emit_to<W: std::io::Write>(spec: &ModelSpec, weights: &Weights, opts: Emi
         return Err(Error::Spec("the spec has no layers to emit (it describes a foreign ONNX file)".into()));
     }
     weights.check(&analysis.weights, std::path::Path::new("weights"))?;
-    let mut g = Graph { nodes: vec![], inits: vec![], init_names: HashSet::new(), n: 0, weights, fold_bn: opts.fold_bn };
+    let mut g =
+        Graph { nodes: vec![], inits: vec![], init_names: HashSet::new(), n: 0, weights, fold_bn: opts.fold_bn };
     let input = spec.input.onnx_name.clone();
     let x0 = g.node("Transpose", &[&input], vec![attr_ints("perm", &[0, 2, 1])]);
     let (trunk, ts) = g.layers(&spec.trunk, "trunk", x0, Shape::Seq { c: 4, l: spec.input.length as usize })?;
@@ -495,7 +521,12 @@ pub fn emit_to<W: std::io::Write>(spec: &ModelSpec, weights: &Weights, opts: Emi
 }
 
 /// Writes `model` with `graph` (field 7) whose initializers (field 5) are streamed.
-fn write_streamed<W: std::io::Write>(model: &pb::ModelProto, graph: &pb::GraphProto, inits: &[Init], w: &mut W) -> std::io::Result<()> {
+fn write_streamed<W: std::io::Write>(
+    model: &pb::ModelProto,
+    graph: &pb::GraphProto,
+    inits: &[Init],
+    w: &mut W,
+) -> std::io::Result<()> {
     use prost::encoding::{encode_varint, encoded_len_varint};
     // Tag bytes: (field << 3) | wire type 2 (length-delimited).
     const GRAPH_INIT: u8 = (5 << 3) | 2;
@@ -507,10 +538,14 @@ fn write_streamed<W: std::io::Write>(model: &pb::ModelProto, graph: &pb::GraphPr
         h.encoded_len() + if n > 0 { 1 + encoded_len_varint(n as u64) + n } else { 0 }
     };
     let graph_len = graph.encoded_len()
-        + heads.iter().zip(inits).map(|(h, i)| {
-            let t = tensor_len(h, i);
-            1 + encoded_len_varint(t as u64) + t
-        }).sum::<usize>();
+        + heads
+            .iter()
+            .zip(inits)
+            .map(|(h, i)| {
+                let t = tensor_len(h, i);
+                1 + encoded_len_varint(t as u64) + t
+            })
+            .sum::<usize>();
     let mut buf = Vec::new();
     model.encode(&mut buf).map_err(std::io::Error::other)?;
     buf.push(MODEL_GRAPH);
@@ -561,7 +596,13 @@ pub fn signature(bytes: &[u8], path: &std::path::Path) -> Result<OnnxSignature> 
                 .shape
                 .as_ref()
                 .map(|s| {
-                    s.dim.iter().map(|d| match d.value { Some(Value::DimValue(x)) => Some(x), _ => None }).collect()
+                    s.dim
+                        .iter()
+                        .map(|d| match d.value {
+                            Some(Value::DimValue(x)) => Some(x),
+                            _ => None,
+                        })
+                        .collect()
                 })
                 .unwrap_or_default(),
             _ => vec![],
@@ -569,9 +610,19 @@ pub fn signature(bytes: &[u8], path: &std::path::Path) -> Result<OnnxSignature> 
     };
     let params = graph.initializer.iter().map(|t| t.dims.iter().product::<i64>().max(0) as u64).sum();
     Ok(OnnxSignature {
-        inputs: graph.input.iter().filter(|v| !inits.contains(v.name.as_str())).map(|v| (v.name.clone(), dims(v))).collect(),
+        inputs: graph
+            .input
+            .iter()
+            .filter(|v| !inits.contains(v.name.as_str()))
+            .map(|v| (v.name.clone(), dims(v)))
+            .collect(),
         outputs: graph.output.iter().map(|v| (v.name.clone(), dims(v))).collect(),
-        opset: model.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map(|o| o.version).unwrap_or(0),
+        opset: model
+            .opset_import
+            .iter()
+            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+            .map(|o| o.version)
+            .unwrap_or(0),
         nodes: graph.node.len(),
         params,
     })

@@ -41,7 +41,10 @@ impl Package {
             return Self::open_dir(&path);
         }
         if !path.exists() {
-            return Err(Error::io(&path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such model file or package folder")));
+            return Err(Error::io(
+                &path,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such model file or package folder"),
+            ));
         }
         if path.extension().is_some_and(|e| e == "json") {
             // A spec file: the package is its folder.
@@ -61,7 +64,10 @@ impl Package {
     fn open_dir(dir: &Path) -> Result<Self> {
         let spec_path = dir.join(SPEC_FILE);
         if !spec_path.is_file() {
-            return Err(Error::io(&spec_path, std::io::Error::new(std::io::ErrorKind::NotFound, "a model package needs model.json")));
+            return Err(Error::io(
+                &spec_path,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "a model package needs model.json"),
+            ));
         }
         let spec = ModelSpec::read(&spec_path)?;
         let analysis = spec.analyze()?;
@@ -84,7 +90,10 @@ impl Package {
                 None => {
                     return Err(Error::io(
                         &onnx_path,
-                        std::io::Error::new(std::io::ErrorKind::NotFound, "package has neither model.onnx nor model.safetensors"),
+                        std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            "package has neither model.onnx nor model.safetensors",
+                        ),
                     ))
                 }
             }

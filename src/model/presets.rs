@@ -17,7 +17,10 @@ fn gelu() -> Layer {
 
 fn get_u(block: &Value, key: &str, default: Option<u64>) -> Result<u64> {
     match block.get(key) {
-        Some(v) => v.as_f64().map(|f| f as u64).ok_or_else(|| Error::Spec(format!("basenji block key {key:?} is not a number"))),
+        Some(v) => v
+            .as_f64()
+            .map(|f| f as u64)
+            .ok_or_else(|| Error::Spec(format!("basenji block key {key:?} is not a number"))),
         None => default.ok_or_else(|| Error::Spec(format!("basenji block {:?} lacks {key:?}", block.get("name")))),
     }
 }
@@ -30,7 +33,14 @@ fn get_f(block: &Value, key: &str, default: f64) -> f64 {
 fn conv_block(tag: &str, filters: usize, kernel: usize, dilation: usize, pool: usize, bn: bool) -> Vec<Layer> {
     let mut v = vec![
         gelu(),
-        Layer::Conv1d { name: Some(format!("{tag}_conv")), filters, kernel, dilation, bias: false, padding: Padding::Same },
+        Layer::Conv1d {
+            name: Some(format!("{tag}_conv")),
+            filters,
+            kernel,
+            dilation,
+            bias: false,
+            padding: Padding::Same,
+        },
     ];
     if bn {
         v.push(Layer::BatchNorm { name: Some(format!("{tag}_bn")), eps: 1e-3 });
@@ -46,14 +56,18 @@ fn conv_block(tag: &str, filters: usize, kernel: usize, dilation: usize, pool: u
 /// read from `head_<name>` keys (units) of the params.
 pub fn basenji(params: &Value, name: &str, heads: &[(String, usize)]) -> Result<ModelSpec> {
     let model = params.get("model").unwrap_or(params);
-    let seq_len = model.get("seq_length").and_then(Value::as_u64).ok_or_else(|| Error::Spec("params lack model.seq_length".into()))?;
+    let seq_len = model
+        .get("seq_length")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| Error::Spec("params lack model.seq_length".into()))?;
     let act = model.get("activation").and_then(Value::as_str).unwrap_or("gelu");
     if act != "gelu" {
         return Err(Error::Spec(format!("basenji activation {act:?} is not supported (only gelu)")));
     }
     let bn = model.get("batch_norm").and_then(Value::as_bool).unwrap_or(false)
         || model.get("norm_type").and_then(Value::as_str) == Some("batch");
-    let trunk_json = model.get("trunk").and_then(Value::as_array).ok_or_else(|| Error::Spec("params lack model.trunk".into()))?;
+    let trunk_json =
+        model.get("trunk").and_then(Value::as_array).ok_or_else(|| Error::Spec("params lack model.trunk".into()))?;
     let mut trunk = Vec::new();
     let (mut n_block, mut n_tower, mut n_dil) = (0, 0, 0);
     let mut channels = 4usize;
@@ -100,7 +114,8 @@ pub fn basenji(params: &Value, name: &str, heads: &[(String, usize)]) -> Result<
                 let mut rate = 1.0f64;
                 for _ in 0..get_u(block, "repeat", Some(1))? {
                     let tag = format!("dil{n_dil}");
-                    let mut body = conv_block(&format!("{tag}a"), filters, kernel, rate.round_ties_even() as usize, 1, bn);
+                    let mut body =
+                        conv_block(&format!("{tag}a"), filters, kernel, rate.round_ties_even() as usize, 1, bn);
                     body.extend(conv_block(&format!("{tag}b"), channels, 1, 1, 1, bn));
                     trunk.push(Layer::Residual { layers: body });
                     n_dil += 1;
@@ -124,7 +139,9 @@ pub fn basenji(params: &Value, name: &str, heads: &[(String, usize)]) -> Result<
             .as_object()
             .map(|o| {
                 o.iter()
-                    .filter_map(|(k, v)| Some((k.strip_prefix("head_")?.to_string(), v.get("units")?.as_u64()? as usize)))
+                    .filter_map(|(k, v)| {
+                        Some((k.strip_prefix("head_")?.to_string(), v.get("units")?.as_u64()? as usize))
+                    })
                     .collect()
             })
             .unwrap_or_default()

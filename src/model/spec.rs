@@ -411,7 +411,14 @@ impl Walker {
         self.weights.push(WeightSlot { name: format!("{prefix}.{param}"), shape });
     }
 
-    fn walk(&mut self, layers: &[Layer], path: &str, depth: usize, mut s: Shape, mut g: Track3) -> Result<(Shape, Track3)> {
+    fn walk(
+        &mut self,
+        layers: &[Layer],
+        path: &str,
+        depth: usize,
+        mut s: Shape,
+        mut g: Track3,
+    ) -> Result<(Shape, Track3)> {
         for (i, layer) in layers.iter().enumerate() {
             let lpath = format!("{path}.{i}");
             let err = |m: String| Error::Spec(format!("{lpath} ({}): {m}", op_name(layer)));
@@ -446,7 +453,10 @@ impl Walker {
                     }
                     macs += (lo * filters * c * kernel) as u64;
                     g.rf += span as i64 * g.stride;
-                    (Shape::Seq { c: *filters, l: lo }, format!("conv1d k{kernel} d{dilation} {filters}{}", if *bias { " +bias" } else { "" }))
+                    (
+                        Shape::Seq { c: *filters, l: lo },
+                        format!("conv1d k{kernel} d{dilation} {filters}{}", if *bias { " +bias" } else { "" }),
+                    )
                 }
                 Layer::BatchNorm { name, eps } => {
                     let (c, _) = seq(s)?;
@@ -492,7 +502,14 @@ impl Walker {
                     (Shape::Seq { c, l: l + left + right }, format!("pad {left}/{right} value {value}"))
                 }
                 Layer::Residual { layers } => {
-                    self.rows.push(LayerRow { depth, name: lpath.clone(), what: "residual".into(), out: s, params: 0, macs: 0 });
+                    self.rows.push(LayerRow {
+                        depth,
+                        name: lpath.clone(),
+                        what: "residual".into(),
+                        out: s,
+                        params: 0,
+                        macs: 0,
+                    });
                     let (bs, bg) = self.walk(layers, &lpath, depth + 1, s, g)?;
                     if bs != s || bg.stride != g.stride || bg.offset != g.offset {
                         return Err(err(format!("block changes the shape {s} → {bs}; a residual block must keep it")));
@@ -501,7 +518,14 @@ impl Walker {
                     continue;
                 }
                 Layer::StrandMax { layers } => {
-                    self.rows.push(LayerRow { depth, name: lpath.clone(), what: "strand_max".into(), out: s, params: 0, macs: 0 });
+                    self.rows.push(LayerRow {
+                        depth,
+                        name: lpath.clone(),
+                        what: "strand_max".into(),
+                        out: s,
+                        params: 0,
+                        macs: 0,
+                    });
                     let (bs, bg) = self.walk(layers, &lpath, depth + 1, s, g)?;
                     if !matches!(bs, Shape::Seq { .. }) {
                         return Err(err("block must keep a (length, channels) shape".into()));
@@ -589,9 +613,10 @@ pub fn op_name(layer: &Layer) -> &'static str {
 
 fn layer_name(layer: &Layer) -> Option<String> {
     match layer {
-        Layer::Conv1d { name, .. } | Layer::BatchNorm { name, .. } | Layer::Dense { name, .. } | Layer::Linear { name, .. } => {
-            name.clone()
-        }
+        Layer::Conv1d { name, .. }
+        | Layer::BatchNorm { name, .. }
+        | Layer::Dense { name, .. }
+        | Layer::Linear { name, .. } => name.clone(),
         _ => None,
     }
 }
@@ -663,12 +688,17 @@ impl ModelSpec {
         for h in &self.heads {
             let (hs, hg) = w.walk(&h.layers, &format!("head.{}", h.name), 0, ts, tg)?;
             let geom = match hs {
-                Shape::Seq { c, l } => Geometry { bins: l as u64, bin_size: hg.stride as u64, offset: hg.offset, tracks: c as u64 },
+                Shape::Seq { c, l } => {
+                    Geometry { bins: l as u64, bin_size: hg.stride as u64, offset: hg.offset, tracks: c as u64 }
+                }
                 Shape::Flat { f } => Geometry { bins: 1, bin_size: self.input.length, offset: 0, tracks: f as u64 },
             };
             if let Some(given) = h.geometry {
                 if given != geom {
-                    return Err(Error::Spec(format!("head {:?}: stated geometry {given:?} differs from the layers' {geom:?}", h.name)));
+                    return Err(Error::Spec(format!(
+                        "head {:?}: stated geometry {given:?} differs from the layers' {geom:?}",
+                        h.name
+                    )));
                 }
             }
             if !h.tracks.is_empty() && h.tracks.len() as u64 != geom.tracks {
@@ -688,7 +718,10 @@ impl ModelSpec {
         let mut seen = std::collections::HashSet::new();
         for s in &w.weights {
             if !seen.insert(s.name.clone()) {
-                return Err(Error::Spec(format!("weight name {:?} is used twice (give layers distinct names)", s.name)));
+                return Err(Error::Spec(format!(
+                    "weight name {:?} is used twice (give layers distinct names)",
+                    s.name
+                )));
             }
         }
         let params = w.rows.iter().map(|r| r.params).sum();

@@ -108,20 +108,24 @@ impl Weights {
         for (name, view) in st.tensors() {
             let d = view.data();
             let data: Vec<f32> = match view.dtype() {
-                safetensors::Dtype::F32 => d.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+                safetensors::Dtype::F32 => {
+                    d.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+                }
                 safetensors::Dtype::F64 => {
                     d.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32).collect()
                 }
-                safetensors::Dtype::F16 => d
-                    .chunks_exact(2)
-                    .map(|c| half_to_f32(u16::from_le_bytes([c[0], c[1]])))
-                    .collect(),
-                safetensors::Dtype::BF16 => d
-                    .chunks_exact(2)
-                    .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16))
-                    .collect(),
+                safetensors::Dtype::F16 => {
+                    d.chunks_exact(2).map(|c| half_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect()
+                }
+                safetensors::Dtype::BF16 => {
+                    d.chunks_exact(2).map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16)).collect()
+                }
                 other => {
-                    return Err(Error::malformed(path, format!("tensor {name}"), format!("dtype {other:?} is not a float type")))
+                    return Err(Error::malformed(
+                        path,
+                        format!("tensor {name}"),
+                        format!("dtype {other:?} is not a float type"),
+                    ))
                 }
             };
             w.insert(name, Tensor { shape: view.shape().to_vec(), data });
