@@ -9,6 +9,7 @@
 //! A [`Predictor`] takes one-hot input `(N, L, 4)` float32, transposes it for graphs that
 //! read `(N, 4, L)`, splits it into batches, and returns `(N, bins, tracks)` for one head.
 
+pub mod ensemble;
 pub mod ort;
 pub mod tract;
 
