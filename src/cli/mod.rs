@@ -10,6 +10,7 @@ mod folds;
 mod inspect;
 mod onehot;
 mod package;
+mod predict;
 mod run;
 mod tss;
 
@@ -41,6 +42,10 @@ enum Command {
     Run(run::Args),
     /// Build a model package from a spec and weights (or seeded random weights).
     Package(package::Args),
+    /// Score a genome or BED regions with a model: bigWig / npz outputs, TTA, shards, resume.
+    Predict(predict::Args),
+    /// Combine the outputs of `predict --shard` runs into the files an unsharded run writes.
+    Merge(predict::MergeArgs),
     /// Import a Keras .h5 (Basenji2), PyTorch (FT_S2A) or DRG checkpoint into a model package.
     Convert(convert::Args),
     /// Build a model spec from a basenji params.json.
@@ -108,6 +113,8 @@ pub fn main() -> ExitCode {
         Command::Package(a) => package::run(a),
         Command::SpecBasenji(a) => package::run_basenji(a),
         Command::Convert(a) => convert::run(a),
+        Command::Predict(a) => predict::run(a),
+        Command::Merge(a) => predict::run_merge(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -85,6 +85,11 @@ impl Predictor {
         Ok(Self { engine, layout: package.spec.as_ref().map(|s| s.input.layout), head, batch })
     }
 
+    /// Sequences per batch.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
     /// Engine description.
     pub fn describe(&self) -> String {
         self.engine.describe()

@@ -1,4 +1,5 @@
 //! File output helpers shared by every job.
 
 pub mod atomic;
+pub mod bigwig;
 pub mod npy;

@@ -1,3 +1,5 @@
 //! Jobs: whole workflows over genome windows, shared by the CLI and other front ends.
 
 pub mod onehot;
+pub mod predict;
+pub mod tiling;

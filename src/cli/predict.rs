@@ -1,0 +1,171 @@
+//! `s2f predict`: score a genome or regions with a model; `s2f merge`: combine shard outputs.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use s2f::engine::ensemble::Augment;
+use s2f::engine::{create, Predictor};
+use s2f::genome::bed::read_bed;
+use s2f::jobs::predict::{merge, predict, Formats, Outcome, PredictOptions, Target};
+use s2f::model::Package;
+
+use super::{DeviceArg, EngineArg};
+
+/// Arguments of `s2f predict`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model: a package folder or an .onnx with a sidecar model.json.
+    model: PathBuf,
+    /// Genome FASTA (plain or bgzip with .fai/.gzi).
+    #[arg(long)]
+    genome: PathBuf,
+    /// Regions: one window centred on each (outputs per region, default format npz).
+    #[arg(long, conflicts_with = "chroms")]
+    bed: Option<PathBuf>,
+    /// Chromosomes to score, comma-separated (default: all, in index order).
+    #[arg(long)]
+    chroms: Option<String>,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Track indices to write, comma-separated (default: all).
+    #[arg(long, conflicts_with = "track_names")]
+    tracks: Option<String>,
+    /// Tracks by identifier or description, comma-separated.
+    #[arg(long)]
+    track_names: Option<String>,
+    /// Average with the reverse complement (outputs flipped back).
+    #[arg(long)]
+    rc: bool,
+    /// Shifts to average, comma-separated, e.g. -1,0,1 (positive moves the sequence right).
+    #[arg(long, default_value = "0", allow_hyphen_values = true)]
+    shifts: String,
+    /// Value of shifted-in positions in all four channels (basenji 2020: 0.25).
+    #[arg(long, default_value_t = 0.25)]
+    shift_pad: f32,
+    /// Sequences per batch.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Window spacing in bp for models with one value per window (default: the window length).
+    #[arg(long)]
+    stride: Option<u64>,
+    /// Inference engine.
+    #[arg(long, value_enum, default_value_t = EngineArg::Tract)]
+    engine: EngineArg,
+    /// Device: cpu, cuda (fails if CUDA is unusable), auto (logs its choice).
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    device: DeviceArg,
+    /// Output formats, comma-separated: bigwig, npz (default: bigwig for genomes, npz for BED).
+    #[arg(long)]
+    format: Option<String>,
+    /// Compute only shard I of N (0-based), e.g. 0/4; combine the shards with `s2f merge`.
+    #[arg(long)]
+    shard: Option<String>,
+    /// Head to predict, for models with several.
+    #[arg(long)]
+    head: Option<String>,
+    /// Windows per chunk, the unit of resume and sharding (default: about 16 M output values).
+    #[arg(long)]
+    chunk_windows: Option<usize>,
+}
+
+/// Runs `s2f predict`.
+pub fn run(args: Args) -> Result<()> {
+    let pkg = Package::open(&args.model)?;
+    let spec = pkg.spec.as_ref().context("predict needs a model with a spec: a package, or an .onnx with a sidecar model.json")?;
+    let head = spec.head_index(args.head.as_deref())?;
+    let n_tracks = spec.analyze()?.heads[head].1.tracks as usize;
+    let tracks: Vec<usize> = match (&args.tracks, &args.track_names) {
+        (Some(t), _) => super::split_list(t)
+            .iter()
+            .map(|x| x.parse::<usize>().with_context(|| format!("--tracks: {x:?} is not a track index")))
+            .collect::<Result<_>>()?,
+        (None, Some(names)) => {
+            let table = &spec.heads[head].tracks;
+            if table.is_empty() {
+                bail!("--track-names: the model has no track table (convert it with --targets)");
+            }
+            super::split_list(names)
+                .iter()
+                .map(|n| {
+                    table
+                        .iter()
+                        .find(|t| &t.identifier == n || &t.description == n)
+                        .map(|t| t.index)
+                        .with_context(|| format!("--track-names: no track {n:?}"))
+                })
+                .collect::<Result<_>>()?
+        }
+        (None, None) => (0..n_tracks).collect(),
+    };
+    if tracks.is_empty() {
+        bail!("no tracks selected");
+    }
+    let shifts: Vec<i64> = super::split_list(&args.shifts)
+        .iter()
+        .map(|s| s.parse::<i64>().with_context(|| format!("--shifts: {s:?} is not an integer")))
+        .collect::<Result<_>>()?;
+    let shard = match &args.shard {
+        None => (0, 1),
+        Some(s) => {
+            let (i, n) = s.split_once('/').with_context(|| format!("--shard {s:?}: use I/N, e.g. 0/4"))?;
+            (i.trim().parse().context("--shard: bad I")?, n.trim().parse().context("--shard: bad N")?)
+        }
+    };
+    let target = match &args.bed {
+        Some(b) => Target::Regions(read_bed(b)?),
+        None => Target::Genome { chroms: args.chroms.as_deref().map(super::split_list) },
+    };
+    let formats = match &args.format {
+        None => Formats { bigwig: matches!(target, Target::Genome { .. }), npz: matches!(target, Target::Regions(_)) },
+        Some(f) => {
+            let list = super::split_list(f);
+            for x in &list {
+                if !matches!(x.as_str(), "bigwig" | "npz") {
+                    bail!("--format {x:?}: this build writes bigwig and npz");
+                }
+            }
+            Formats { bigwig: list.iter().any(|x| x == "bigwig"), npz: list.iter().any(|x| x == "npz") }
+        }
+    };
+    let engine = create(args.engine.into(), args.device.into(), &pkg.onnx)?;
+    let mut predictor = Predictor::new(&pkg, engine, head, args.batch)?;
+    let opts = PredictOptions {
+        head,
+        tracks,
+        augment: Augment { shifts, rc: args.rc, pad: args.shift_pad },
+        stride: args.stride,
+        formats,
+        shard,
+        chunk_windows: args.chunk_windows,
+    };
+    let started = std::time::Instant::now();
+    match predict(&pkg, &mut predictor, &args.genome, &target, &opts, &args.out)? {
+        Outcome::Complete(files) => {
+            tracing::info!("wrote {} files to {} in {:.1} s", files.len(), args.out.display(), started.elapsed().as_secs_f64());
+        }
+        Outcome::AlreadyComplete => tracing::info!("{}: already complete for these options; nothing to do", args.out.display()),
+        Outcome::ShardDone(have, total) => tracing::info!(
+            "shard {}/{} done: {have} of {total} chunks in {}; run the other shards, then `s2f merge`",
+            shard.0,
+            shard.1,
+            args.out.display()
+        ),
+    }
+    Ok(())
+}
+
+/// Arguments of `s2f merge`.
+#[derive(clap::Args)]
+pub struct MergeArgs {
+    /// Output folders of the shard runs; the merged files are written into the first.
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+}
+
+/// Runs `s2f merge`.
+pub fn run_merge(args: MergeArgs) -> Result<()> {
+    let files = merge(&args.dirs)?;
+    tracing::info!("merged {} folders: wrote {} files to {}", args.dirs.len(), files.len(), args.dirs[0].display());
+    Ok(())
+}

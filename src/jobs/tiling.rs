@@ -1,0 +1,168 @@
+//! Windows for genome-wide prediction, derived from the model's output geometry.
+//!
+//! Profile models (several bins per window): consecutive windows step by the output span
+//! (bins × bin size), so their bins tile each chromosome contiguously from base 0; window `k`
+//! starts at `k·span − offset` (N-padded where it overhangs). Models with one value per window
+//! produce a sliding-window track: windows every `stride` bp, each value assigned to the
+//! window's central stride-wide bin `[k·stride, (k+1)·stride)`. BED mode: one window per region,
+//! centred on it; all its bins are kept.
+//!
+//! Windows come in a deterministic order (chromosomes as given, then position) and are grouped
+//! into fixed chunks, the unit of work for shards, resume and part files.
+
+use crate::error::{Error, Result};
+use crate::genome::bed::BedRecord;
+use crate::genome::fasta::ChromSize;
+use crate::genome::Interval;
+use crate::model::spec::Geometry;
+
+/// One window to predict and where its outputs go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedWindow {
+    /// Chromosome.
+    pub chrom: String,
+    /// The model's input window (0-based, half-open; may overhang the chromosome).
+    pub window: Interval,
+    /// Genome position of the first output bin written.
+    pub out_start: i64,
+    /// Width of each written bin.
+    pub bin_size: u64,
+    /// Index of the first model bin written, and how many are written.
+    pub first_bin: usize,
+    /// Number of bins written.
+    pub n_bins: usize,
+    /// Output name (region name or `chrom:start-end` of the window).
+    pub name: String,
+}
+
+impl PlannedWindow {
+    /// The genome span the written bins cover, clipped to the chromosome (`chrom_len`).
+    pub fn scored(&self, chrom_len: u64) -> (i64, i64) {
+        let end = (self.out_start + (self.n_bins as u64 * self.bin_size) as i64).min(chrom_len as i64);
+        (self.out_start, end)
+    }
+}
+
+/// Tiles chromosomes (all, in index order, or `chroms` in the given order).
+pub fn tile_for_model(
+    sizes: &[ChromSize],
+    chroms: Option<&[String]>,
+    input_len: u64,
+    geom: &Geometry,
+    stride: Option<u64>,
+) -> Result<Vec<PlannedWindow>> {
+    let selected: Vec<&ChromSize> = match chroms {
+        None => sizes.iter().collect(),
+        Some(names) => names
+            .iter()
+            .map(|n| {
+                sizes.iter().find(|c| &c.name == n).ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "unknown chromosome {n:?} (the genome has {})",
+                        sizes.iter().take(5).map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ))
+                })
+            })
+            .collect::<Result<_>>()?,
+    };
+    let mut out = Vec::new();
+    for c in selected {
+        let len = c.len as i64;
+        if geom.bins > 1 {
+            if stride.is_some() {
+                return Err(Error::InvalidArgument("--stride applies to models with one output per window".into()));
+            }
+            let span = (geom.bins * geom.bin_size) as i64;
+            let mut k = 0i64;
+            while k * span < len {
+                let out_start = k * span;
+                let n_bins = ((len - out_start) as u64).div_ceil(geom.bin_size).min(geom.bins) as usize;
+                let start = out_start - geom.offset;
+                let window = Interval { chrom: c.name.clone(), start, end: start + input_len as i64 };
+                out.push(PlannedWindow {
+                    chrom: c.name.clone(),
+                    name: window.to_string(),
+                    window,
+                    out_start,
+                    bin_size: geom.bin_size,
+                    first_bin: 0,
+                    n_bins,
+                });
+                k += 1;
+            }
+        } else {
+            let s = stride.unwrap_or(geom.bin_size).max(1) as i64;
+            let mut k = 0i64;
+            while k * s < len {
+                let centre = k * s + s / 2;
+                let start = centre - (input_len / 2) as i64;
+                let window = Interval { chrom: c.name.clone(), start, end: start + input_len as i64 };
+                out.push(PlannedWindow {
+                    chrom: c.name.clone(),
+                    name: window.to_string(),
+                    window,
+                    out_start: k * s,
+                    bin_size: s as u64,
+                    first_bin: 0,
+                    n_bins: 1,
+                });
+                k += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One window per BED region, centred on the region's midpoint; every bin is kept.
+pub fn regions_for_model(records: &[BedRecord], input_len: u64, geom: &Geometry) -> Vec<PlannedWindow> {
+    records
+        .iter()
+        .map(|r| {
+            let window = Interval::centred(r.interval.chrom.clone(), r.interval.midpoint(), input_len);
+            PlannedWindow {
+                chrom: r.interval.chrom.clone(),
+                out_start: window.start + geom.offset,
+                window,
+                bin_size: geom.bin_size,
+                first_bin: 0,
+                n_bins: geom.bins as usize,
+                name: r.label(),
+            }
+        })
+        .collect()
+}
+
+/// Windows per chunk: enough to amortise a part file, few enough that one chunk's outputs stay
+/// near 16 M values.
+pub fn chunk_windows(bins: usize, tracks: usize) -> usize {
+    ((1usize << 24) / (bins * tracks).max(1)).clamp(1, 4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_tiling_is_contiguous_from_zero() {
+        let sizes = vec![ChromSize { name: "c".into(), len: 1000 }];
+        let g = Geometry { bins: 10, bin_size: 32, offset: 64, tracks: 3 };
+        let w = tile_for_model(&sizes, None, 448, &g, None).unwrap();
+        // span 320: out_starts 0, 320, 640, 960; the last writes 2 bins (960..1000).
+        assert_eq!(w.iter().map(|w| w.out_start).collect::<Vec<_>>(), [0, 320, 640, 960]);
+        assert_eq!(w[0].window, Interval { chrom: "c".into(), start: -64, end: 384 });
+        assert_eq!(w[3].n_bins, 2);
+        assert_eq!(w[3].scored(1000), (960, 1000));
+    }
+
+    #[test]
+    fn sliding_windows_for_scalar_models() {
+        let sizes = vec![ChromSize { name: "c".into(), len: 250 }];
+        let g = Geometry { bins: 1, bin_size: 401, offset: 0, tracks: 45 };
+        let w = tile_for_model(&sizes, None, 401, &g, Some(100)).unwrap();
+        assert_eq!(w.len(), 3);
+        // Window 1 is centred on 150: [150 − 200, 150 + 201).
+        assert_eq!(w[1].window, Interval { chrom: "c".into(), start: -50, end: 351 });
+        assert_eq!((w[1].out_start, w[1].bin_size), (100, 100));
+        assert_eq!(w[2].scored(250), (200, 250));
+    }
+}
