@@ -64,8 +64,16 @@ fn genome_bigwigs_match_window_predictions_and_skip_gaps() {
     let pkg = Package::open(&pkg_dir).unwrap();
     let genome = fixture("genome/hg38_chr1_1mb.fa.gz");
     let out = dir.path().join("out");
-    ok(&["predict", p(&pkg_dir), "--genome", p(&genome), "--out", p(&out), "--tracks", "0,5", "--batch", "4"]);
+    ok(&["predict", p(&pkg_dir), "--genome", p(&genome), "--out", p(&out), "--tracks", "0,5", "--batch", "4", "--format", "bigwig,parquet"]);
     let bw = out.join("t0005.bw");
+    // The parquet table holds the same bins and values as the bigWigs.
+    let (cols, rows) = s2f::io::parquet::read_parquet(&out.join("predictions.parquet")).unwrap();
+    assert_eq!(cols, ["t0000", "t0005"]);
+    let all = s2f::io::bigwig::read_bigwig(&bw, "chr1", 0, 1_000_000).unwrap();
+    assert_eq!(rows.len(), all.len());
+    for (r, (s, e, v)) in rows.iter().zip(&all) {
+        assert_eq!((r.0.as_str(), r.1, r.2, r.3[1]), ("chr1", *s as i64, *e as i64, *v));
+    }
     assert_eq!(s2f::io::bigwig::bigwig_chroms(&bw).unwrap(), [("chr1".to_string(), 1_000_000)]);
     // Geometry: 240 bins of 32 bp from offset 256, so windows step by 7,680 bp.
     for k in [1i64, 60, 130] {
@@ -85,7 +93,7 @@ fn genome_bigwigs_match_window_predictions_and_skip_gaps() {
     assert!(s2f::io::bigwig::read_bigwig(&bw, "chr1", 307_200, 314_880).unwrap().is_empty());
     // A rerun with the same options has nothing to do and changes nothing.
     let before = std::fs::read(&bw).unwrap();
-    ok(&["predict", p(&pkg_dir), "--genome", p(&genome), "--out", p(&out), "--tracks", "0,5", "--batch", "4"]);
+    ok(&["predict", p(&pkg_dir), "--genome", p(&genome), "--out", p(&out), "--tracks", "0,5", "--batch", "4", "--format", "bigwig,parquet"]);
     assert_eq!(std::fs::read(&bw).unwrap(), before);
 }
 

@@ -55,7 +55,8 @@ pub struct Args {
     /// Device: cpu, cuda (fails if CUDA is unusable), auto (logs its choice).
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     device: DeviceArg,
-    /// Output formats, comma-separated: bigwig, npz (default: bigwig for genomes, npz for BED).
+    /// Output formats, comma-separated: bigwig, parquet, npz (default: bigwig for genomes, npz
+    /// for BED).
     #[arg(long)]
     format: Option<String>,
     /// Compute only shard I of N (0-based), e.g. 0/4; combine the shards with `s2f merge`.
@@ -117,15 +118,20 @@ pub fn run(args: Args) -> Result<()> {
         None => Target::Genome { chroms: args.chroms.as_deref().map(super::split_list) },
     };
     let formats = match &args.format {
-        None => Formats { bigwig: matches!(target, Target::Genome { .. }), npz: matches!(target, Target::Regions(_)) },
+        None => Formats {
+            bigwig: matches!(target, Target::Genome { .. }),
+            npz: matches!(target, Target::Regions(_)),
+            parquet: false,
+        },
         Some(f) => {
             let list = super::split_list(f);
             for x in &list {
-                if !matches!(x.as_str(), "bigwig" | "npz") {
-                    bail!("--format {x:?}: this build writes bigwig and npz");
+                if !matches!(x.as_str(), "bigwig" | "npz" | "parquet") {
+                    bail!("--format {x:?}: choose from bigwig, parquet, npz");
                 }
             }
-            Formats { bigwig: list.iter().any(|x| x == "bigwig"), npz: list.iter().any(|x| x == "npz") }
+            let has = |f: &str| list.iter().any(|x| x == f);
+            Formats { bigwig: has("bigwig"), npz: has("npz"), parquet: has("parquet") }
         }
     };
     let engine = create(args.engine.into(), args.device.into(), &pkg.onnx)?;

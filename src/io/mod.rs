@@ -3,3 +3,4 @@
 pub mod atomic;
 pub mod bigwig;
 pub mod npy;
+pub mod parquet;

@@ -54,6 +54,9 @@ pub struct Formats {
     pub bigwig: bool,
     /// `predictions.npz`: `predictions` (N, bins, tracks) float32 and `names`.
     pub npz: bool,
+    /// `predictions.parquet`: chrom, start, end and one column per track, one row per bin.
+    #[serde(default)]
+    pub parquet: bool,
 }
 
 /// Options of a prediction run.
@@ -517,6 +520,11 @@ pub fn assemble(out: &Path) -> Result<Vec<PathBuf>> {
             files.push(path);
         }
     }
+    if manifest.formats.parquet {
+        let path = out.join("predictions.parquet");
+        crate::io::parquet::write_parquet(&path, &manifest.track_files, ParquetRows::new(parts.clone(), sizes.clone()))?;
+        files.push(path);
+    }
     if manifest.formats.npz {
         let path = out.join("predictions.npz");
         let t = manifest.tracks.len();
@@ -617,6 +625,54 @@ impl Iterator for BigWigValues {
                     }
                     return None;
                 }
+            }
+        }
+    }
+}
+
+/// Streams parquet rows (one per written bin, all tracks) from the part files.
+struct ParquetRows {
+    parts: std::vec::IntoIter<PathBuf>,
+    sizes: Vec<ChromSize>,
+    current: std::vec::IntoIter<crate::io::parquet::Row>,
+}
+
+impl ParquetRows {
+    fn new(parts: Vec<PathBuf>, sizes: Vec<ChromSize>) -> Self {
+        Self { parts: parts.into_iter(), sizes, current: Vec::new().into_iter() }
+    }
+
+    fn load(&self, path: &Path) -> Result<Vec<crate::io::parquet::Row>> {
+        let (tracks, ws) = read_part(path)?;
+        let mut rows = Vec::new();
+        for w in ws {
+            let Some(values) = &w.values else { continue };
+            let len = self.sizes.iter().find(|c| c.name == w.chrom).map(|c| c.len as i64).unwrap_or(0);
+            for b in 0..w.n_bins {
+                let start = w.out_start + (b as u64 * w.bin_size) as i64;
+                let end = (start + w.bin_size as i64).min(len);
+                if start < 0 || start >= end {
+                    continue;
+                }
+                rows.push((w.chrom.clone(), start, end, values[b * tracks..(b + 1) * tracks].to_vec()));
+            }
+        }
+        Ok(rows)
+    }
+}
+
+impl Iterator for ParquetRows {
+    type Item = Result<crate::io::parquet::Row>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(r) = self.current.next() {
+                return Some(Ok(r));
+            }
+            let path = self.parts.next()?;
+            match self.load(&path) {
+                Ok(v) => self.current = v.into_iter(),
+                Err(e) => return Some(Err(e)),
             }
         }
     }

@@ -1,0 +1,109 @@
+//! Parquet output of genome tracks: columns `chrom` (UTF-8), `start`, `end` (0-based, half-open,
+//! int64) and one float32 column per track, snappy-compressed, in row groups of 65,536 bins.
+//! Written with the `parquet` crate's column writers (no Arrow dependency).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use parquet::basic::Compression;
+use parquet::data_type::{ByteArray, ByteArrayType, FloatType, Int64Type};
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::parser::parse_message_type;
+
+use crate::error::{Error, Result};
+use crate::io::atomic::AtomicFile;
+
+/// One row: chromosome, start, end, one value per track.
+pub type Row = (String, i64, i64, Vec<f32>);
+
+const ROW_GROUP: usize = 1 << 16;
+
+fn column_name(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
+}
+
+/// Writes `rows` to `path` atomically; `tracks` names the value columns.
+pub fn write_parquet<I: Iterator<Item = Result<Row>>>(path: &Path, tracks: &[String], rows: I) -> Result<()> {
+    let perr = |e: parquet::errors::ParquetError| Error::io(path, std::io::Error::other(format!("parquet: {e}")));
+    let mut schema = String::from("message predictions { REQUIRED BYTE_ARRAY chrom (UTF8); REQUIRED INT64 start; REQUIRED INT64 end;");
+    for t in tracks {
+        schema.push_str(&format!(" REQUIRED FLOAT {};", column_name(t)));
+    }
+    schema.push_str(" }");
+    let schema = Arc::new(parse_message_type(&schema).map_err(perr)?);
+    let props = Arc::new(WriterProperties::builder().set_compression(Compression::SNAPPY).build());
+    let mut out = AtomicFile::create(path)?;
+    let file = out.file().try_clone().map_err(|e| Error::io(path, e))?;
+    let mut writer = SerializedFileWriter::new(file, schema, props).map_err(perr)?;
+    let mut buf: Vec<Row> = Vec::with_capacity(ROW_GROUP);
+    let flush = |buf: &mut Vec<Row>, writer: &mut SerializedFileWriter<std::fs::File>| -> Result<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let mut rg = writer.next_row_group().map_err(perr)?;
+        let mut col = 0usize;
+        while let Some(mut c) = rg.next_column().map_err(perr)? {
+            match col {
+                0 => {
+                    let v: Vec<ByteArray> = buf.iter().map(|r| ByteArray::from(r.0.as_str())).collect();
+                    c.typed::<ByteArrayType>().write_batch(&v, None, None).map_err(perr)?;
+                }
+                1 | 2 => {
+                    let v: Vec<i64> = buf.iter().map(|r| if col == 1 { r.1 } else { r.2 }).collect();
+                    c.typed::<Int64Type>().write_batch(&v, None, None).map_err(perr)?;
+                }
+                k => {
+                    let v: Vec<f32> = buf.iter().map(|r| r.3[k - 3]).collect();
+                    c.typed::<FloatType>().write_batch(&v, None, None).map_err(perr)?;
+                }
+            }
+            c.close().map_err(perr)?;
+            col += 1;
+        }
+        rg.close().map_err(perr)?;
+        buf.clear();
+        Ok(())
+    };
+    for row in rows {
+        let row = row?;
+        if row.3.len() != tracks.len() {
+            return Err(Error::InvalidArgument(format!("row with {} values for {} tracks", row.3.len(), tracks.len())));
+        }
+        buf.push(row);
+        if buf.len() == ROW_GROUP {
+            flush(&mut buf, &mut writer)?;
+        }
+    }
+    flush(&mut buf, &mut writer)?;
+    writer.close().map_err(perr)?;
+    out.commit()
+}
+
+/// Reads a track parquet back as rows (for checks and small files).
+pub fn read_parquet(path: &Path) -> Result<(Vec<String>, Vec<Row>)> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::Field;
+    let perr = |e: parquet::errors::ParquetError| Error::malformed(path, "parquet", format!("{e}"));
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let reader = SerializedFileReader::new(file).map_err(perr)?;
+    let names: Vec<String> =
+        reader.metadata().file_metadata().schema_descr().columns().iter().map(|c| c.name().to_string()).collect();
+    let mut rows = Vec::new();
+    for rec in reader.get_row_iter(None).map_err(perr)? {
+        let rec = rec.map_err(perr)?;
+        let mut chrom = String::new();
+        let (mut start, mut end, mut vals) = (0, 0, Vec::new());
+        for (i, (_, f)) in rec.get_column_iter().enumerate() {
+            match (i, f) {
+                (0, Field::Str(s)) => chrom = s.clone(),
+                (1, Field::Long(v)) => start = *v,
+                (2, Field::Long(v)) => end = *v,
+                (_, Field::Float(v)) => vals.push(*v),
+                _ => return Err(Error::malformed(path, "parquet", format!("unexpected column {i}"))),
+            }
+        }
+        rows.push((chrom, start, end, vals));
+    }
+    Ok((names[3..].to_vec(), rows))
+}
