@@ -35,11 +35,13 @@ fn tta_average_equals_basenji_build_ensemble() {
         let mut pred = Predictor::new(&pkg, create(kind, Device::Cpu, &pkg.onnx).unwrap(), 0, 8).unwrap();
         let aug = Augment { shifts: vec![-1, 0, 1], rc: true, pad: 0.25 };
         let got = predict_ensemble(&mut pred, x.view(), &aug).unwrap();
-        let worst = got.iter().zip(&want).map(|(g, w)| (g - w).abs() - (1e-4 + 1e-4 * w.abs())).fold(f32::MIN, f32::max);
+        let worst =
+            got.iter().zip(&want).map(|(g, w)| (g - w).abs() - (1e-4 + 1e-4 * w.abs())).fold(f32::MIN, f32::max);
         assert!(worst <= 0.0, "{kind:?}: ensemble exceeds the fixture tolerance by {worst}");
         // Zero padding is a different ensemble (differs up to 0.02 at the window edges).
         let zero = predict_ensemble(&mut pred, x.view(), &Augment { pad: 0.0, ..aug.clone() }).unwrap();
-        let worst0 = zero.iter().zip(&want_zero).map(|(g, w)| (g - w).abs() - (1e-4 + 1e-4 * w.abs())).fold(f32::MIN, f32::max);
+        let worst0 =
+            zero.iter().zip(&want_zero).map(|(g, w)| (g - w).abs() - (1e-4 + 1e-4 * w.abs())).fold(f32::MIN, f32::max);
         assert!(worst0 <= 0.0, "{kind:?}: zero-pad ensemble exceeds tolerance by {worst0}");
         let edge_diff = got.iter().zip(&zero).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(edge_diff > 1e-3, "0.25 and 0 padding should differ at the edges");
@@ -52,8 +54,10 @@ fn predict_window(pkg: &Package, genome: &std::path::Path, start: i64, len: u64)
     let mut fa = s2f::genome::Fasta::open(genome).unwrap();
     let seq = fa.fetch(&s2f::genome::Interval { chrom: "chr1".into(), start, end: start + len as i64 }).unwrap();
     let enc = s2f::genome::onehot::Encoder::<f32>::new(0.0).unwrap();
-    let x = Array3::from_shape_vec((1, len as usize, 4), enc.encode(&seq, s2f::genome::onehot::Layout::LengthFirst)).unwrap();
-    let mut pred = Predictor::new(pkg, create(s2f::engine::EngineKind::Tract, Device::Cpu, &pkg.onnx).unwrap(), 0, 1).unwrap();
+    let x = Array3::from_shape_vec((1, len as usize, 4), enc.encode(&seq, s2f::genome::onehot::Layout::LengthFirst))
+        .unwrap();
+    let mut pred =
+        Predictor::new(pkg, create(s2f::engine::EngineKind::Tract, Device::Cpu, &pkg.onnx).unwrap(), 0, 1).unwrap();
     pred.predict(x.view()).unwrap()
 }
 
@@ -64,7 +68,20 @@ fn genome_bigwigs_match_window_predictions_and_skip_gaps() {
     let pkg = Package::open(&pkg_dir).unwrap();
     let genome = fixture("genome/hg38_chr1_1mb.fa.gz");
     let out = dir.path().join("out");
-    ok(&["predict", p(&pkg_dir), "--genome", p(&genome), "--out", p(&out), "--tracks", "0,5", "--batch", "4", "--format", "bigwig,parquet"]);
+    ok(&[
+        "predict",
+        p(&pkg_dir),
+        "--genome",
+        p(&genome),
+        "--out",
+        p(&out),
+        "--tracks",
+        "0,5",
+        "--batch",
+        "4",
+        "--format",
+        "bigwig,parquet",
+    ]);
     let bw = out.join("t0005.bw");
     // The parquet table holds the same bins and values as the bigWigs.
     let (cols, rows) = s2f::io::parquet::read_parquet(&out.join("predictions.parquet")).unwrap();
@@ -79,7 +96,8 @@ fn genome_bigwigs_match_window_predictions_and_skip_gaps() {
     for k in [1i64, 60, 130] {
         let out_start = k * 7680;
         let y = predict_window(&pkg, &genome, out_start - 256, 8192);
-        let got = s2f::io::bigwig::read_bigwig(&bw, "chr1", out_start as u32, (out_start + 7680).min(1_000_000) as u32).unwrap();
+        let got = s2f::io::bigwig::read_bigwig(&bw, "chr1", out_start as u32, (out_start + 7680).min(1_000_000) as u32)
+            .unwrap();
         assert!(!got.is_empty(), "window {k}");
         for (s, e, v) in got {
             let b = ((s as i64 - out_start) / 32) as usize;
@@ -93,7 +111,20 @@ fn genome_bigwigs_match_window_predictions_and_skip_gaps() {
     assert!(s2f::io::bigwig::read_bigwig(&bw, "chr1", 307_200, 314_880).unwrap().is_empty());
     // A rerun with the same options has nothing to do and changes nothing.
     let before = std::fs::read(&bw).unwrap();
-    ok(&["predict", p(&pkg_dir), "--genome", p(&genome), "--out", p(&out), "--tracks", "0,5", "--batch", "4", "--format", "bigwig,parquet"]);
+    ok(&[
+        "predict",
+        p(&pkg_dir),
+        "--genome",
+        p(&genome),
+        "--out",
+        p(&out),
+        "--tracks",
+        "0,5",
+        "--batch",
+        "4",
+        "--format",
+        "bigwig,parquet",
+    ]);
     assert_eq!(std::fs::read(&bw).unwrap(), before);
 }
 
@@ -104,7 +135,16 @@ fn bed_mode_reproduces_keras_on_the_fixture_windows() {
     let f = |r: &str| fixture(&format!("models/basenji2_keras_small/{r}"));
     let out = dir.path().join("bed");
     // windows.bed holds the fixture's 8,192-bp windows (= the model's input length).
-    ok(&["predict", p(&pkg_dir), "--genome", p(&fixture("genome/hg38_chr1_1mb.fa.gz")), "--bed", p(&f("windows.bed")), "--out", p(&out)]);
+    ok(&[
+        "predict",
+        p(&pkg_dir),
+        "--genome",
+        p(&fixture("genome/hg38_chr1_1mb.fa.gz")),
+        "--bed",
+        p(&f("windows.bed")),
+        "--out",
+        p(&out),
+    ]);
     let arrays = s2f::io::npy::read_npz(out.join("predictions.npz")).unwrap();
     assert_eq!(arrays[0].1.shape, [8, 240, 12]);
     let got = arrays[0].1.to_f32().unwrap();
@@ -123,10 +163,25 @@ fn shards_merge_and_resume_give_identical_files() {
     let model = p(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models/calderon2019_shallow")).to_string();
     let genome = fixture("genome/hg38_chr1_1mb.fa.gz");
     let common = |out: &Path| -> Vec<String> {
-        ["predict", &model, "--genome", p(&genome), "--out", p(out), "--tracks", "3,44", "--stride", "1000", "--chunk-windows", "100", "--batch", "64"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+        [
+            "predict",
+            &model,
+            "--genome",
+            p(&genome),
+            "--out",
+            p(out),
+            "--tracks",
+            "3,44",
+            "--stride",
+            "1000",
+            "--chunk-windows",
+            "100",
+            "--batch",
+            "64",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
     };
     let run = |extra: &[&str], out: &Path| {
         let mut a = common(out);
@@ -145,7 +200,11 @@ fn shards_merge_and_resume_give_identical_files() {
     let resumed = dir.path().join("resumed");
     let args = common(&resumed);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let crashed = std::process::Command::new(env!("CARGO_BIN_EXE_s2f")).args(&refs).env("S2F_TEST_ABORT_AFTER_PARTS", "2").output().unwrap();
+    let crashed = std::process::Command::new(env!("CARGO_BIN_EXE_s2f"))
+        .args(&refs)
+        .env("S2F_TEST_ABORT_AFTER_PARTS", "2")
+        .output()
+        .unwrap();
     assert!(!crashed.status.success(), "the test hook aborts the run");
     assert!(!resumed.join("t0003.bw").exists());
     let parts = std::fs::read_dir(resumed.join(".s2f-parts")).unwrap().count();
@@ -172,7 +231,22 @@ fn scalar_model_track_values_sit_on_central_bins() {
     let pkg = Package::open(&model_dir).unwrap();
     let genome = fixture("genome/hg38_chr1_1mb.fa.gz");
     let out = dir.path().join("demo");
-    ok(&["predict", p(&model_dir), "--genome", p(&genome), "--out", p(&out), "--stride", "200", "--chroms", "chr1", "--tracks", "7", "--batch", "256"]);
+    ok(&[
+        "predict",
+        p(&model_dir),
+        "--genome",
+        p(&genome),
+        "--out",
+        p(&out),
+        "--stride",
+        "200",
+        "--chroms",
+        "chr1",
+        "--tracks",
+        "7",
+        "--batch",
+        "256",
+    ]);
     let bw = out.join("t0007.bw");
     // Bin k covers [200k, 200k + 200) and holds the window centred at 200k + 100.
     for k in [60i64, 2500, 4999] {

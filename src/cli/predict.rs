@@ -73,7 +73,10 @@ pub struct Args {
 /// Runs `s2f predict`.
 pub fn run(args: Args) -> Result<()> {
     let pkg = Package::open(&args.model)?;
-    let spec = pkg.spec.as_ref().context("predict needs a model with a spec: a package, or an .onnx with a sidecar model.json")?;
+    let spec = pkg
+        .spec
+        .as_ref()
+        .context("predict needs a model with a spec: a package, or an .onnx with a sidecar model.json")?;
     let head = spec.head_index(args.head.as_deref())?;
     let n_tracks = spec.analyze()?.heads[head].1.tracks as usize;
     let tracks: Vec<usize> = match (&args.tracks, &args.track_names) {
@@ -148,9 +151,16 @@ pub fn run(args: Args) -> Result<()> {
     let started = std::time::Instant::now();
     match predict(&pkg, &mut predictor, &args.genome, &target, &opts, &args.out)? {
         Outcome::Complete(files) => {
-            tracing::info!("wrote {} files to {} in {:.1} s", files.len(), args.out.display(), started.elapsed().as_secs_f64());
+            tracing::info!(
+                "wrote {} files to {} in {:.1} s",
+                files.len(),
+                args.out.display(),
+                started.elapsed().as_secs_f64()
+            );
         }
-        Outcome::AlreadyComplete => tracing::info!("{}: already complete for these options; nothing to do", args.out.display()),
+        Outcome::AlreadyComplete => {
+            tracing::info!("{}: already complete for these options; nothing to do", args.out.display())
+        }
         Outcome::ShardDone(have, total) => tracing::info!(
             "shard {}/{} done: {have} of {total} chunks in {}; run the other shards, then `s2f merge`",
             shard.0,

@@ -41,8 +41,11 @@ pub fn shift(x: ArrayView3<f32>, s: i64, pad: f32) -> Array3<f32> {
     let mut out = Array3::from_elem(x.raw_dim(), pad);
     if s.abs() < l {
         let (dst, src) = if s >= 0 { (s..l, 0..l - s) } else { (0..l + s, -s..l) };
-        out.slice_mut(s![.., dst.start as usize..dst.end as usize, ..])
-            .assign(&x.slice(s![.., src.start as usize..src.end as usize, ..]));
+        out.slice_mut(s![.., dst.start as usize..dst.end as usize, ..]).assign(&x.slice(s![
+            ..,
+            src.start as usize..src.end as usize,
+            ..
+        ]));
     }
     out
 }

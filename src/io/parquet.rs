@@ -26,7 +26,9 @@ fn column_name(s: &str) -> String {
 /// Writes `rows` to `path` atomically; `tracks` names the value columns.
 pub fn write_parquet<I: Iterator<Item = Result<Row>>>(path: &Path, tracks: &[String], rows: I) -> Result<()> {
     let perr = |e: parquet::errors::ParquetError| Error::io(path, std::io::Error::other(format!("parquet: {e}")));
-    let mut schema = String::from("message predictions { REQUIRED BYTE_ARRAY chrom (UTF8); REQUIRED INT64 start; REQUIRED INT64 end;");
+    let mut schema = String::from(
+        "message predictions { REQUIRED BYTE_ARRAY chrom (UTF8); REQUIRED INT64 start; REQUIRED INT64 end;",
+    );
     for t in tracks {
         schema.push_str(&format!(" REQUIRED FLOAT {};", column_name(t)));
     }

@@ -26,7 +26,7 @@ use crate::genome::bed::BedRecord;
 use crate::genome::fasta::{ChromSize, Fasta};
 use crate::genome::onehot::{Encoder, Layout};
 use crate::io::atomic::write_atomic;
-use crate::jobs::tiling::{chunk_windows, regions_for_model, tile_for_model, PlannedWindow};
+use crate::jobs::tiling::{chunk_windows, regions_for_model, PlannedWindow, TilePlan, WindowSource};
 use crate::model::Package;
 
 /// Folder of part files inside the output folder.
@@ -228,7 +228,12 @@ pub fn read_part(path: &Path) -> Result<(usize, Vec<PartWindow>)> {
         let n_bins = u32_(take(4)?);
         let values = match take(1)?[0] {
             0 => None,
-            _ => Some(take(n_bins * tracks * 4)?.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+            _ => Some(
+                take(n_bins * tracks * 4)?
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            ),
         };
         let chrom = strs.pop().unwrap_or_default();
         let name = strs.pop().unwrap_or_default();
@@ -266,22 +271,28 @@ pub fn predict(
     out: &Path,
 ) -> Result<Outcome> {
     let spec = pkg.spec.as_ref().ok_or_else(|| {
-        Error::InvalidArgument("predict needs a model with a spec (geometry); give a package or an .onnx with a sidecar model.json".into())
+        Error::InvalidArgument(
+            "predict needs a model with a spec (geometry); give a package or an .onnx with a sidecar model.json".into(),
+        )
     })?;
     let analysis = spec.analyze()?;
-    let (_, geom) = analysis.heads.get(opts.head).ok_or_else(|| Error::InvalidArgument(format!("no head {}", opts.head)))?;
+    let (_, geom) =
+        analysis.heads.get(opts.head).ok_or_else(|| Error::InvalidArgument(format!("no head {}", opts.head)))?;
     if let Some(t) = opts.tracks.iter().find(|&&t| t as u64 >= geom.tracks) {
         return Err(Error::InvalidArgument(format!("track {t} does not exist (the head has {} tracks)", geom.tracks)));
     }
     let fasta = Fasta::open(genome)?;
     let sizes = fasta.chrom_sizes();
     let (windows, mode) = match target {
-        Target::Genome { chroms } => (tile_for_model(&sizes, chroms.as_deref(), spec.input.length, geom, opts.stride)?, "genome"),
+        Target::Genome { chroms } => (
+            WindowSource::Tiled(TilePlan::new(&sizes, chroms.as_deref(), spec.input.length, geom, opts.stride)?),
+            "genome",
+        ),
         Target::Regions(r) => {
             for rec in r {
                 fasta.chrom_len(&rec.interval.chrom)?;
             }
-            (regions_for_model(r, spec.input.length, geom), "regions")
+            (WindowSource::Listed(regions_for_model(r, spec.input.length, geom)), "regions")
         }
     };
     if windows.is_empty() {
@@ -289,7 +300,9 @@ pub fn predict(
     }
     let (shard, n_shards) = opts.shard;
     if n_shards == 0 || shard >= n_shards {
-        return Err(Error::InvalidArgument(format!("shard {shard}/{n_shards} does not exist (use I/N with 0 ≤ I < N)")));
+        return Err(Error::InvalidArgument(format!(
+            "shard {shard}/{n_shards} does not exist (use I/N with 0 ≤ I < N)"
+        )));
     }
     let chunk = opts.chunk_windows.unwrap_or_else(|| chunk_windows(geom.bins as usize, opts.tracks.len())).max(1);
     let n_chunks = windows.len().div_ceil(chunk);
@@ -335,6 +348,7 @@ pub fn predict(
     }
     let todo: Vec<usize> = (0..n_chunks).filter(|c| c % n_shards == shard && !part_path(out, *c).is_file()).collect();
     let todo_windows: usize = todo.iter().map(|&c| ((c + 1) * chunk).min(windows.len()) - c * chunk).sum();
+    drop(fasta);
     tracing::info!(
         "{} windows in {n_chunks} chunks; this run: {} chunks ({} windows) on {}, {} passes per window",
         windows.len(),
@@ -344,12 +358,26 @@ pub fn predict(
         opts.augment.passes()
     );
     let skip_gaps = matches!(target, Target::Genome { .. });
-    run_pipeline(predictor, genome, spec.input.n_value, &windows, &todo, chunk, opts, out, &sizes, todo_windows, skip_gaps)?;
+    run_pipeline(
+        predictor,
+        genome,
+        spec.input.n_value,
+        &windows,
+        &todo,
+        chunk,
+        opts,
+        out,
+        &sizes,
+        todo_windows,
+        skip_gaps,
+    )?;
     let present = (0..n_chunks).filter(|&c| part_path(out, c).is_file()).count();
     if present < n_chunks {
         return Ok(Outcome::ShardDone(present, n_chunks));
     }
+    let t = std::time::Instant::now();
     let files = assemble(out)?;
+    tracing::info!("assembled {} output files in {:.2} s", files.len(), t.elapsed().as_secs_f64());
     Ok(Outcome::Complete(files))
 }
 
@@ -358,7 +386,7 @@ fn run_pipeline(
     predictor: &mut Predictor,
     genome: &Path,
     n_value: f32,
-    windows: &[PlannedWindow],
+    windows: &WindowSource,
     todo: &[usize],
     chunk: usize,
     opts: &PredictOptions,
@@ -370,9 +398,11 @@ fn run_pipeline(
     let batch_size = predictor.batch();
     let (tx_batch, rx_batch) = sync_channel::<Result<Batch>>(2);
     let (tx_out, rx_out) = sync_channel::<(usize, Vec<PartWindow>)>(2);
-    let chunk_jobs: Vec<(usize, Vec<PlannedWindow>)> =
-        todo.iter().map(|&c| (c, windows[c * chunk..((c + 1) * chunk).min(windows.len())].to_vec())).collect();
-    let chunk_sizes: std::collections::HashMap<usize, usize> = chunk_jobs.iter().map(|(c, w)| (*c, w.len())).collect();
+    let n = windows.len();
+    let chunk_sizes: std::collections::HashMap<usize, usize> =
+        todo.iter().map(|&c| (c, ((c + 1) * chunk).min(n) - c * chunk)).collect();
+    let chunk_jobs: Vec<usize> = todo.to_vec();
+    let windows = windows.clone();
     let sizes_r = sizes.to_vec();
     let genome = genome.to_path_buf();
     let reader = std::thread::spawn(move || {
@@ -380,7 +410,9 @@ fn run_pipeline(
             let mut fasta = Fasta::open(&genome)?;
             let enc = Encoder::<f32>::new(n_value)?;
             let mut seq = Vec::new();
-            for (c, wins) in chunk_jobs {
+            for c in chunk_jobs {
+                let wins: Vec<PlannedWindow> =
+                    (c * chunk..((c + 1) * chunk).min(n)).map(|i| windows.window(i)).collect();
                 for part in wins.chunks(batch_size) {
                     let l = part[0].window.len() as usize;
                     let mut x = Array3::<f32>::zeros((part.len(), l, 4));
@@ -392,11 +424,16 @@ fn run_pipeline(
                         let (a, b) = w.scored(chrom_len);
                         let lo = (a - w.window.start).clamp(0, l as i64) as usize;
                         let hi = (b - w.window.start).clamp(0, l as i64) as usize;
-                        let gap = skip_gaps && seq[lo..hi].iter().all(|&c| !matches!(c, b'A' | b'C' | b'G' | b'T' | b'a' | b'c' | b'g' | b't'));
+                        let gap = skip_gaps
+                            && seq[lo..hi]
+                                .iter()
+                                .all(|&c| !matches!(c, b'A' | b'C' | b'G' | b'T' | b'a' | b'c' | b'g' | b't'));
                         present.push(!gap);
                         if !gap {
                             let slice = x.slice_mut(s![row, .., ..]);
-                            let buf = slice.into_slice().ok_or_else(|| Error::InvalidArgument("non-contiguous batch".into()))?;
+                            let buf = slice
+                                .into_slice()
+                                .ok_or_else(|| Error::InvalidArgument("non-contiguous batch".into()))?;
                             enc.encode_into(&seq, Layout::LengthFirst, buf)?;
                             row += 1;
                         }
@@ -440,6 +477,8 @@ fn run_pipeline(
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let mut result = Ok(());
+    let started = std::time::Instant::now();
+    let mut inference = std::time::Duration::ZERO;
     for batch in rx_batch {
         let batch = match batch {
             Ok(b) => b,
@@ -448,6 +487,7 @@ fn run_pipeline(
                 break;
             }
         };
+        let t0 = std::time::Instant::now();
         let y = if batch.x.shape()[0] > 0 {
             match predict_ensemble(predictor, batch.x.view(), &opts.augment) {
                 Ok(y) => Some(y),
@@ -459,6 +499,7 @@ fn run_pipeline(
         } else {
             None
         };
+        inference += t0.elapsed();
         let mut row = 0;
         let mut outs = Vec::with_capacity(batch.windows.len());
         for (w, present) in batch.windows.iter().zip(&batch.present) {
@@ -493,6 +534,13 @@ fn run_pipeline(
     drop(tx_out);
     let _ = reader.join();
     let written = writer.join().map_err(|_| Error::InvalidArgument("writer thread panicked".into()))?;
+    let wall = started.elapsed().as_secs_f64();
+    tracing::info!(
+        "pipeline {wall:.2} s: model {:.2} s, reading/encoding/writing beyond it {:.2} s ({:.1}%)",
+        inference.as_secs_f64(),
+        wall - inference.as_secs_f64(),
+        100.0 * (wall - inference.as_secs_f64()) / inference.as_secs_f64().max(1e-9)
+    );
     result.and(written)
 }
 
@@ -509,7 +557,8 @@ pub fn assemble(out: &Path) -> Result<Vec<PathBuf>> {
             out.display()
         )));
     }
-    let sizes: Vec<ChromSize> = manifest.chrom_sizes.iter().map(|(n, l)| ChromSize { name: n.clone(), len: *l }).collect();
+    let sizes: Vec<ChromSize> =
+        manifest.chrom_sizes.iter().map(|(n, l)| ChromSize { name: n.clone(), len: *l }).collect();
     let mut files = Vec::new();
     if manifest.formats.bigwig {
         for (ti, stem) in manifest.track_files.iter().enumerate() {
@@ -522,7 +571,11 @@ pub fn assemble(out: &Path) -> Result<Vec<PathBuf>> {
     }
     if manifest.formats.parquet {
         let path = out.join("predictions.parquet");
-        crate::io::parquet::write_parquet(&path, &manifest.track_files, ParquetRows::new(parts.clone(), sizes.clone()))?;
+        crate::io::parquet::write_parquet(
+            &path,
+            &manifest.track_files,
+            ParquetRows::new(parts.clone(), sizes.clone()),
+        )?;
         files.push(path);
     }
     if manifest.formats.npz {
@@ -552,7 +605,12 @@ pub fn assemble(out: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn write_bigwig_checked(path: &Path, sizes: &[ChromSize], values: BigWigValues, error: &Arc<Mutex<Option<Error>>>) -> Result<()> {
+fn write_bigwig_checked(
+    path: &Path,
+    sizes: &[ChromSize],
+    values: BigWigValues,
+    error: &Arc<Mutex<Option<Error>>>,
+) -> Result<()> {
     let r = crate::io::bigwig::write_bigwig(path, sizes, values);
     if let Some(e) = error.lock().ok().and_then(|mut g| g.take()) {
         let _ = std::fs::remove_file(path);

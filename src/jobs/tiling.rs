@@ -43,7 +43,130 @@ impl PlannedWindow {
     }
 }
 
-/// Tiles chromosomes (all, in index order, or `chroms` in the given order).
+/// Windows that are computed on demand, so a plan for a whole genome takes no memory per window.
+#[derive(Debug, Clone)]
+pub struct TilePlan {
+    /// (chromosome, length, index of its first window, its number of windows).
+    chroms: Vec<(String, u64, usize, usize)>,
+    input_len: u64,
+    geom: Geometry,
+    /// Step between windows: the output span (profile models) or the stride (scalar models).
+    step: u64,
+    total: usize,
+}
+
+impl TilePlan {
+    /// Plans windows over chromosomes (all, in index order, or `chroms` in the given order).
+    pub fn new(
+        sizes: &[ChromSize],
+        chroms: Option<&[String]>,
+        input_len: u64,
+        geom: &Geometry,
+        stride: Option<u64>,
+    ) -> Result<Self> {
+        let selected: Vec<&ChromSize> = match chroms {
+            None => sizes.iter().collect(),
+            Some(names) => names
+                .iter()
+                .map(|n| {
+                    sizes.iter().find(|c| &c.name == n).ok_or_else(|| {
+                        Error::InvalidArgument(format!(
+                            "unknown chromosome {n:?} (the genome has {})",
+                            sizes.iter().take(5).map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                        ))
+                    })
+                })
+                .collect::<Result<_>>()?,
+        };
+        let step = if geom.bins > 1 {
+            if stride.is_some() {
+                return Err(Error::InvalidArgument("--stride applies to models with one output per window".into()));
+            }
+            geom.bins * geom.bin_size
+        } else {
+            stride.unwrap_or(geom.bin_size).max(1)
+        };
+        let mut total = 0;
+        let mut chroms = Vec::new();
+        for c in selected {
+            let n = c.len.div_ceil(step) as usize;
+            chroms.push((c.name.clone(), c.len, total, n));
+            total += n;
+        }
+        Ok(Self { chroms, input_len, geom: *geom, step, total })
+    }
+
+    /// Number of windows.
+    pub fn len(&self) -> usize {
+        self.total
+    }
+
+    /// True when there is no window.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// Window `i` (0 ≤ i < len).
+    pub fn window(&self, i: usize) -> PlannedWindow {
+        let c = self.chroms.partition_point(|(_, _, first, _)| *first <= i) - 1;
+        let (name, len, first, _) = &self.chroms[c];
+        let k = (i - first) as i64;
+        let step = self.step as i64;
+        let len = *len as i64;
+        let (start, out_start, bin_size, n_bins) = if self.geom.bins > 1 {
+            let out_start = k * step;
+            let n_bins = ((len - out_start) as u64).div_ceil(self.geom.bin_size).min(self.geom.bins) as usize;
+            (out_start - self.geom.offset, out_start, self.geom.bin_size, n_bins)
+        } else {
+            let centre = k * step + step / 2;
+            (centre - (self.input_len / 2) as i64, k * step, self.step, 1)
+        };
+        let window = Interval { chrom: name.clone(), start, end: start + self.input_len as i64 };
+        PlannedWindow {
+            chrom: name.clone(),
+            name: window.to_string(),
+            window,
+            out_start,
+            bin_size,
+            first_bin: 0,
+            n_bins,
+        }
+    }
+}
+
+/// Where a run's windows come from: a genome plan (computed on demand) or a list (BED regions).
+#[derive(Debug, Clone)]
+pub enum WindowSource {
+    /// Tiled chromosomes.
+    Tiled(TilePlan),
+    /// Listed windows.
+    Listed(Vec<PlannedWindow>),
+}
+
+impl WindowSource {
+    /// Number of windows.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Tiled(p) => p.len(),
+            Self::Listed(v) => v.len(),
+        }
+    }
+
+    /// True when there is no window.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Window `i`.
+    pub fn window(&self, i: usize) -> PlannedWindow {
+        match self {
+            Self::Tiled(p) => p.window(i),
+            Self::Listed(v) => v[i].clone(),
+        }
+    }
+}
+
+/// Tiles chromosomes (all, in index order, or `chroms` in the given order) into a list.
 pub fn tile_for_model(
     sizes: &[ChromSize],
     chroms: Option<&[String]>,
@@ -51,66 +174,8 @@ pub fn tile_for_model(
     geom: &Geometry,
     stride: Option<u64>,
 ) -> Result<Vec<PlannedWindow>> {
-    let selected: Vec<&ChromSize> = match chroms {
-        None => sizes.iter().collect(),
-        Some(names) => names
-            .iter()
-            .map(|n| {
-                sizes.iter().find(|c| &c.name == n).ok_or_else(|| {
-                    Error::InvalidArgument(format!(
-                        "unknown chromosome {n:?} (the genome has {})",
-                        sizes.iter().take(5).map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
-                    ))
-                })
-            })
-            .collect::<Result<_>>()?,
-    };
-    let mut out = Vec::new();
-    for c in selected {
-        let len = c.len as i64;
-        if geom.bins > 1 {
-            if stride.is_some() {
-                return Err(Error::InvalidArgument("--stride applies to models with one output per window".into()));
-            }
-            let span = (geom.bins * geom.bin_size) as i64;
-            let mut k = 0i64;
-            while k * span < len {
-                let out_start = k * span;
-                let n_bins = ((len - out_start) as u64).div_ceil(geom.bin_size).min(geom.bins) as usize;
-                let start = out_start - geom.offset;
-                let window = Interval { chrom: c.name.clone(), start, end: start + input_len as i64 };
-                out.push(PlannedWindow {
-                    chrom: c.name.clone(),
-                    name: window.to_string(),
-                    window,
-                    out_start,
-                    bin_size: geom.bin_size,
-                    first_bin: 0,
-                    n_bins,
-                });
-                k += 1;
-            }
-        } else {
-            let s = stride.unwrap_or(geom.bin_size).max(1) as i64;
-            let mut k = 0i64;
-            while k * s < len {
-                let centre = k * s + s / 2;
-                let start = centre - (input_len / 2) as i64;
-                let window = Interval { chrom: c.name.clone(), start, end: start + input_len as i64 };
-                out.push(PlannedWindow {
-                    chrom: c.name.clone(),
-                    name: window.to_string(),
-                    window,
-                    out_start: k * s,
-                    bin_size: s as u64,
-                    first_bin: 0,
-                    n_bins: 1,
-                });
-                k += 1;
-            }
-        }
-    }
-    Ok(out)
+    let plan = TilePlan::new(sizes, chroms, input_len, geom, stride)?;
+    Ok((0..plan.len()).map(|i| plan.window(i)).collect())
 }
 
 /// One window per BED region, centred on the region's midpoint; every bin is kept.
