@@ -54,11 +54,11 @@ pub fn tile_interval(region: &Interval, length: u64, stride: u64) -> Result<Vec<
     Ok(out)
 }
 
-/// Tiles whole chromosomes: all of `sizes` in order, or only `chroms` in the order given
-/// (every name must exist).
-pub fn tile_genome(sizes: &[ChromSize], chroms: Option<&[String]>, length: u64, stride: u64) -> Result<Vec<Window>> {
-    let selected: Vec<&ChromSize> = match chroms {
-        None => sizes.iter().collect(),
+/// The chromosomes to process: all of `sizes` in index order, or `chroms` in the order given;
+/// an unknown name is an error that lists some of the genome's.
+pub fn select_chroms<'a>(sizes: &'a [ChromSize], chroms: Option<&[String]>) -> Result<Vec<&'a ChromSize>> {
+    match chroms {
+        None => Ok(sizes.iter().collect()),
         Some(names) => names
             .iter()
             .map(|n| {
@@ -69,8 +69,14 @@ pub fn tile_genome(sizes: &[ChromSize], chroms: Option<&[String]>, length: u64, 
                     ))
                 })
             })
-            .collect::<Result<_>>()?,
-    };
+            .collect(),
+    }
+}
+
+/// Tiles whole chromosomes: all of `sizes` in order, or only `chroms` in the order given
+/// (every name must exist).
+pub fn tile_genome(sizes: &[ChromSize], chroms: Option<&[String]>, length: u64, stride: u64) -> Result<Vec<Window>> {
+    let selected = select_chroms(sizes, chroms)?;
     let mut out = Vec::new();
     for c in selected {
         out.extend(tile_interval(&Interval { chrom: c.name.clone(), start: 0, end: c.len as i64 }, length, stride)?);

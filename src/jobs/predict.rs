@@ -242,6 +242,22 @@ pub fn read_part(path: &Path) -> Result<(usize, Vec<PartWindow>)> {
     Ok((tracks, out))
 }
 
+impl PartWindow {
+    /// The bins written to the genome: (bin, start, end), clipped to the chromosome
+    /// (`chrom_len`); bins before base 0 or past the end are left out.
+    pub fn genome_bins(&self, chrom_len: i64) -> impl Iterator<Item = (usize, i64, i64)> + '_ {
+        (0..self.n_bins).filter_map(move |b| {
+            let start = self.out_start + (b as u64 * self.bin_size) as i64;
+            let end = (start + self.bin_size as i64).min(chrom_len);
+            (start >= 0 && start < end).then_some((b, start, end))
+        })
+    }
+}
+
+fn chrom_len(sizes: &[ChromSize], chrom: &str) -> i64 {
+    sizes.iter().find(|c| c.name == chrom).map(|c| c.len as i64).unwrap_or(0)
+}
+
 fn read_manifest(path: &Path) -> Result<Manifest> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     serde_json::from_str(&text).map_err(|e| Error::malformed(path, "manifest", format!("{e}")))
@@ -420,8 +436,7 @@ fn run_pipeline(
                     let mut row = 0;
                     for w in part {
                         fasta.fetch_into(&w.window, &mut seq)?;
-                        let chrom_len = sizes_r.iter().find(|s| s.name == w.chrom).map(|s| s.len).unwrap_or(0);
-                        let (a, b) = w.scored(chrom_len);
+                        let (a, b) = w.scored(chrom_len(&sizes_r, &w.chrom) as u64);
                         let lo = (a - w.window.start).clamp(0, l as i64) as usize;
                         let hi = (b - w.window.start).clamp(0, l as i64) as usize;
                         let gap = skip_gaps
@@ -639,13 +654,7 @@ impl BigWigValues {
         let mut v = Vec::new();
         for w in ws {
             let Some(values) = &w.values else { continue };
-            let len = self.sizes.iter().find(|c| c.name == w.chrom).map(|c| c.len as i64).unwrap_or(0);
-            for b in 0..w.n_bins {
-                let start = w.out_start + (b as u64 * w.bin_size) as i64;
-                let end = (start + w.bin_size as i64).min(len);
-                if start < 0 || start >= end {
-                    continue;
-                }
+            for (b, start, end) in w.genome_bins(chrom_len(&self.sizes, &w.chrom)) {
                 let x = values[b * tracks + self.track];
                 if !x.is_finite() {
                     continue;
@@ -705,13 +714,7 @@ impl ParquetRows {
         let mut rows = Vec::new();
         for w in ws {
             let Some(values) = &w.values else { continue };
-            let len = self.sizes.iter().find(|c| c.name == w.chrom).map(|c| c.len as i64).unwrap_or(0);
-            for b in 0..w.n_bins {
-                let start = w.out_start + (b as u64 * w.bin_size) as i64;
-                let end = (start + w.bin_size as i64).min(len);
-                if start < 0 || start >= end {
-                    continue;
-                }
+            for (b, start, end) in w.genome_bins(chrom_len(&self.sizes, &w.chrom)) {
                 rows.push((w.chrom.clone(), start, end, values[b * tracks..(b + 1) * tracks].to_vec()));
             }
         }

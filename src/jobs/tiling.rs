@@ -64,20 +64,7 @@ impl TilePlan {
         geom: &Geometry,
         stride: Option<u64>,
     ) -> Result<Self> {
-        let selected: Vec<&ChromSize> = match chroms {
-            None => sizes.iter().collect(),
-            Some(names) => names
-                .iter()
-                .map(|n| {
-                    sizes.iter().find(|c| &c.name == n).ok_or_else(|| {
-                        Error::InvalidArgument(format!(
-                            "unknown chromosome {n:?} (the genome has {})",
-                            sizes.iter().take(5).map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
-                        ))
-                    })
-                })
-                .collect::<Result<_>>()?,
-        };
+        let selected = crate::genome::windows::select_chroms(sizes, chroms)?;
         let step = if geom.bins > 1 {
             if stride.is_some() {
                 return Err(Error::InvalidArgument("--stride applies to models with one output per window".into()));

@@ -505,8 +505,6 @@ pub fn emit_to<W: std::io::Write>(spec: &ModelSpec, weights: &Weights, opts: Emi
         output: outputs,
         ..Default::default()
     };
-    let mut meta_spec = spec.clone();
-    meta_spec.source = spec.source.clone();
     let model = pb::ModelProto {
         ir_version: 8,
         opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: OPSET }],
@@ -514,7 +512,7 @@ pub fn emit_to<W: std::io::Write>(spec: &ModelSpec, weights: &Weights, opts: Emi
         producer_version: env!("CARGO_PKG_VERSION").into(),
         doc_string: format!("{} (s2f model spec v{})", spec.name, spec.version),
         graph: None,
-        metadata_props: vec![pb::StringStringEntryProto { key: "s2f.spec".into(), value: meta_spec.to_json() }],
+        metadata_props: vec![pb::StringStringEntryProto { key: "s2f.spec".into(), value: spec.to_json() }],
         ..Default::default()
     };
     write_streamed(&model, &graph, &inits, w).map_err(|e| Error::io("model.onnx", e))
