@@ -26,8 +26,7 @@ fn check_run(pkg: &Path, input: &Path, head: Option<&str>, expected: &Path, atol
         ok(&args);
         let got = read_npy(&out).unwrap().to_f32().unwrap();
         assert_eq!(got.len(), want.len(), "{engine}: {} values, expected {}", got.len(), want.len());
-        let worst =
-            got.iter().zip(&want).map(|(g, w)| (g - w).abs() - (atol + rtol * w.abs())).fold(f32::MIN, f32::max);
+        let worst = common::excess(&got, &want, atol, rtol);
         assert!(worst <= 0.0, "{engine} {}: exceeds tolerance by {worst}", expected.display());
     }
 }
@@ -235,19 +234,25 @@ fn targets_table_becomes_the_track_table() {
         text.push_str(&format!("{i}\tCNhs{:05}\t/data/t{i}.w5\t384\t1\tsum\tCAGE:tissue {i}\n", 11760 + i));
     }
     std::fs::write(&targets, &text).unwrap();
+    let convert_with_targets = |out: &Path| -> Vec<String> {
+        [
+            "convert",
+            "--from",
+            "keras-h5",
+            p(&f("model.h5")),
+            "--config",
+            p(&f("params.json")),
+            "--targets",
+            p(&targets),
+            "--out",
+            p(out),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
     let pkg = dir.path().join("k");
-    ok(&[
-        "convert",
-        "--from",
-        "keras-h5",
-        p(&f("model.h5")),
-        "--config",
-        p(&f("params.json")),
-        "--targets",
-        p(&targets),
-        "--out",
-        p(&pkg),
-    ]);
+    let args = convert_with_targets(&pkg);
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let spec = s2f::model::ModelSpec::read(pkg.join("model.json")).unwrap();
     let tracks = &spec.heads[0].tracks;
     assert_eq!(tracks.len(), 12);
@@ -259,19 +264,6 @@ fn targets_table_becomes_the_track_table() {
     assert!(ok(&["inspect", p(&pkg)]).contains("12 named tracks"));
     // A table whose length matches no head is refused.
     std::fs::write(&targets, "\tidentifier\tdescription\n0\ta\tA\n").unwrap();
-    fails(
-        &[
-            "convert",
-            "--from",
-            "keras-h5",
-            p(&f("model.h5")),
-            "--config",
-            p(&f("params.json")),
-            "--targets",
-            p(&targets),
-            "--out",
-            p(&dir.path().join("k2")),
-        ],
-        &["1 tracks", "human: 12"],
-    );
+    let args = convert_with_targets(&dir.path().join("k2"));
+    fails(&args.iter().map(String::as_str).collect::<Vec<_>>(), &["1 tracks", "human: 12"]);
 }

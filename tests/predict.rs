@@ -35,13 +35,11 @@ fn tta_average_equals_basenji_build_ensemble() {
         let mut pred = Predictor::new(&pkg, create(kind, Device::Cpu, &pkg.onnx).unwrap(), 0, 8).unwrap();
         let aug = Augment { shifts: vec![-1, 0, 1], rc: true, pad: 0.25 };
         let got = predict_ensemble(&mut pred, x.view(), &aug).unwrap();
-        let worst =
-            got.iter().zip(&want).map(|(g, w)| (g - w).abs() - (1e-4 + 1e-4 * w.abs())).fold(f32::MIN, f32::max);
+        let worst = common::excess(&got, &want, 1e-4, 1e-4);
         assert!(worst <= 0.0, "{kind:?}: ensemble exceeds the fixture tolerance by {worst}");
         // Zero padding is a different ensemble (differs up to 0.02 at the window edges).
         let zero = predict_ensemble(&mut pred, x.view(), &Augment { pad: 0.0, ..aug.clone() }).unwrap();
-        let worst0 =
-            zero.iter().zip(&want_zero).map(|(g, w)| (g - w).abs() - (1e-4 + 1e-4 * w.abs())).fold(f32::MIN, f32::max);
+        let worst0 = common::excess(&zero, &want_zero, 1e-4, 1e-4);
         assert!(worst0 <= 0.0, "{kind:?}: zero-pad ensemble exceeds tolerance by {worst0}");
         let edge_diff = got.iter().zip(&zero).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(edge_diff > 1e-3, "0.25 and 0 padding should differ at the edges");
@@ -68,7 +66,7 @@ fn genome_bigwigs_match_window_predictions_and_skip_gaps() {
     let pkg = Package::open(&pkg_dir).unwrap();
     let genome = fixture("genome/hg38_chr1_1mb.fa.gz");
     let out = dir.path().join("out");
-    ok(&[
+    let predict = [
         "predict",
         p(&pkg_dir),
         "--genome",
@@ -81,7 +79,8 @@ fn genome_bigwigs_match_window_predictions_and_skip_gaps() {
         "4",
         "--format",
         "bigwig,parquet",
-    ]);
+    ];
+    ok(&predict);
     let bw = out.join("t0005.bw");
     // The parquet table holds the same bins and values as the bigWigs.
     let (cols, rows) = s2f::io::parquet::read_parquet(&out.join("predictions.parquet")).unwrap();
@@ -111,20 +110,7 @@ fn genome_bigwigs_match_window_predictions_and_skip_gaps() {
     assert!(s2f::io::bigwig::read_bigwig(&bw, "chr1", 307_200, 314_880).unwrap().is_empty());
     // A rerun with the same options has nothing to do and changes nothing.
     let before = std::fs::read(&bw).unwrap();
-    ok(&[
-        "predict",
-        p(&pkg_dir),
-        "--genome",
-        p(&genome),
-        "--out",
-        p(&out),
-        "--tracks",
-        "0,5",
-        "--batch",
-        "4",
-        "--format",
-        "bigwig,parquet",
-    ]);
+    ok(&predict);
     assert_eq!(std::fs::read(&bw).unwrap(), before);
 }
 
@@ -149,7 +135,7 @@ fn bed_mode_reproduces_keras_on_the_fixture_windows() {
     assert_eq!(arrays[0].1.shape, [8, 240, 12]);
     let got = arrays[0].1.to_f32().unwrap();
     let want = read_npy(f("expected.npy")).unwrap().to_f32().unwrap();
-    let worst = got.iter().zip(&want).map(|(g, w)| (g - w).abs() - (1e-4 + 1e-4 * w.abs())).fold(f32::MIN, f32::max);
+    let worst = common::excess(&got, &want, 1e-4, 1e-4);
     assert!(worst <= 0.0, "BED-mode predictions differ from Keras by more than the fixture tolerance ({worst})");
     let names = arrays[1].1.to_strings().unwrap();
     let first = std::fs::read_to_string(f("windows.bed")).unwrap();

@@ -87,3 +87,13 @@ pub fn engines() -> Vec<s2f::engine::EngineKind> {
     }
     v
 }
+
+/// How far `got` exceeds the tolerance `atol + rtol·|want|` at its worst element (≤ 0: within).
+pub fn excess<'a>(
+    got: impl IntoIterator<Item = &'a f32>,
+    want: impl IntoIterator<Item = &'a f32>,
+    atol: f32,
+    rtol: f32,
+) -> f32 {
+    got.into_iter().zip(want).map(|(g, w)| (g - w).abs() - (atol + rtol * w.abs())).fold(f32::MIN, f32::max)
+}
