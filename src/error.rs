@@ -110,6 +110,10 @@ pub enum Error {
         message: String,
     },
 
+    /// Training failed (diverged, backend unavailable, report not drawable).
+    #[error("training: {0}")]
+    Training(String),
+
     /// An argument value that cannot be used (zero length, bad fold index, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -20,5 +20,6 @@ pub mod genome;
 pub mod io;
 pub mod jobs;
 pub mod model;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -3,12 +3,12 @@
 
 mod common;
 
-use common::engines;
+use common::{engines, every_op_spec};
 
 use ndarray::Array3;
 use s2f::engine::{create, Device, Predictor};
 use s2f::model::onnx::{emit, EmitOptions};
-use s2f::model::spec::{Activation, Layer, ModelSpec, Padding, PoolPad};
+use s2f::model::spec::{Activation, Layer, Padding, PoolPad};
 use s2f::model::{Package, Weights};
 
 /// A (channels, length) tensor for the reference.
@@ -200,45 +200,6 @@ fn reference(layers: &[Layer], ws: &Weights, path: &str, mut v: V) -> V {
         };
     }
     v
-}
-
-fn every_op_spec() -> ModelSpec {
-    let json = r#"{
-      "format": "s2f-model", "version": 1, "name": "every_op",
-      "input": { "length": 64, "n_value": 0.25 },
-      "trunk": [
-        { "op": "pad", "left": 2, "right": 2, "value": 0.25 },
-        { "op": "conv1d", "name": "c1", "filters": 6, "kernel": 5, "dilation": 1, "bias": true },
-        { "op": "batch_norm", "name": "bn1", "eps": 0.001 },
-        { "op": "activation", "fn": "gelu_sigmoid" },
-        { "op": "max_pool", "size": 2 },
-        { "op": "residual", "layers": [
-            { "op": "activation", "fn": "gelu_erf" },
-            { "op": "conv1d", "filters": 3, "kernel": 3, "dilation": 2 },
-            { "op": "batch_norm", "eps": 1e-5 },
-            { "op": "activation", "fn": "relu" },
-            { "op": "dense", "units": 6 }
-        ] },
-        { "op": "activation", "fn": "gelu_tanh" },
-        { "op": "crop", "left": 3, "right": 1 }
-      ],
-      "heads": [
-        { "name": "profile", "layers": [
-            { "op": "avg_pool", "size": 2 },
-            { "op": "dense", "name": "hp", "units": 3 },
-            { "op": "activation", "fn": "softplus" }
-        ] },
-        { "name": "scalar", "layers": [
-            { "op": "strand_max", "layers": [ { "op": "conv1d", "name": "rc", "filters": 4, "kernel": 3, "bias": false } ] },
-            { "op": "activation", "fn": "sigmoid" },
-            { "op": "weighted_pool", "size": 5, "pad_left": 3, "pad_right": 3 },
-            { "op": "flatten" },
-            { "op": "linear", "name": "lin", "units": 2 },
-            { "op": "activation", "fn": "exp" }
-        ] }
-      ]
-    }"#;
-    ModelSpec::from_json(json).unwrap()
 }
 
 fn input(n: usize, l: usize, seed: u64) -> Array3<f32> {

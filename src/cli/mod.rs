@@ -12,6 +12,7 @@ mod onehot;
 mod package;
 mod predict;
 mod run;
+mod train;
 mod tss;
 
 /// s2f — a fast engine for genomic sequence-to-function models.
@@ -50,6 +51,8 @@ enum Command {
     Convert(convert::Args),
     /// Build a model spec from a basenji params.json.
     SpecBasenji(package::BasenjiArgs),
+    /// Train a model (preset, spec, or a package to fine-tune) and write a package with reports.
+    Train(Box<train::Args>),
 }
 
 /// Engines selectable on the command line.
@@ -115,6 +118,7 @@ pub fn main() -> ExitCode {
         Command::Convert(a) => convert::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Merge(a) => predict::run_merge(a),
+        Command::Train(a) => train::run(*a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

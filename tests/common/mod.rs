@@ -97,3 +97,43 @@ pub fn excess<'a>(
 ) -> f32 {
     got.into_iter().zip(want).map(|(g, w)| (g - w).abs() - (atol + rtol * w.abs())).fold(f32::MIN, f32::max)
 }
+
+/// A spec that uses every op of the vocabulary, with two heads (a profile and a scalar one).
+pub fn every_op_spec() -> s2f::model::spec::ModelSpec {
+    let json = r#"{
+      "format": "s2f-model", "version": 1, "name": "every_op",
+      "input": { "length": 64, "n_value": 0.25 },
+      "trunk": [
+        { "op": "pad", "left": 2, "right": 2, "value": 0.25 },
+        { "op": "conv1d", "name": "c1", "filters": 6, "kernel": 5, "dilation": 1, "bias": true },
+        { "op": "batch_norm", "name": "bn1", "eps": 0.001 },
+        { "op": "activation", "fn": "gelu_sigmoid" },
+        { "op": "max_pool", "size": 2 },
+        { "op": "residual", "layers": [
+            { "op": "activation", "fn": "gelu_erf" },
+            { "op": "conv1d", "filters": 3, "kernel": 3, "dilation": 2 },
+            { "op": "batch_norm", "eps": 1e-5 },
+            { "op": "activation", "fn": "relu" },
+            { "op": "dense", "units": 6 }
+        ] },
+        { "op": "activation", "fn": "gelu_tanh" },
+        { "op": "crop", "left": 3, "right": 1 }
+      ],
+      "heads": [
+        { "name": "profile", "layers": [
+            { "op": "avg_pool", "size": 2 },
+            { "op": "dense", "name": "hp", "units": 3 },
+            { "op": "activation", "fn": "softplus" }
+        ] },
+        { "name": "scalar", "layers": [
+            { "op": "strand_max", "layers": [ { "op": "conv1d", "name": "rc", "filters": 4, "kernel": 3, "bias": false } ] },
+            { "op": "activation", "fn": "sigmoid" },
+            { "op": "weighted_pool", "size": 5, "pad_left": 3, "pad_right": 3 },
+            { "op": "flatten" },
+            { "op": "linear", "name": "lin", "units": 2 },
+            { "op": "activation", "fn": "exp" }
+        ] }
+      ]
+    }"#;
+    s2f::model::spec::ModelSpec::from_json(json).unwrap()
+}

@@ -1,0 +1,460 @@
+//! The training loop: mini-batches from the training set with random reverse-complement and
+//! shift augmentation, one optimiser step per batch, validation after every epoch, early
+//! stopping on the validation loss with the best weights restored.
+//!
+//! Reproducibility: initial weights, batch order and augmentation come from ChaCha8 streams of
+//! one seed ([`super::init::stream`]); burn's CPU backend computes each value in a fixed order,
+//! so the same command gives bit-identical weights (tested).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use burn::backend::Autodiff;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+use rand::seq::SliceRandom;
+use rand::Rng;
+
+use crate::error::{Error, Result};
+use crate::model::spec::ModelSpec;
+use crate::model::weights::Weights;
+use crate::train::data::{Dataset, Set};
+use crate::train::init::stream;
+use crate::train::loss::Loss;
+use crate::train::net::{to_vec, Interpreter, ParamKind, ParamStore};
+use crate::train::optim::{OptimConfig, Optimizer};
+
+/// Batch-norm running-average momentum (PyTorch's 0.1).
+const BN_MOMENTUM: f32 = 0.1;
+
+/// Loop settings.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    /// Loss for every head.
+    pub loss: Loss,
+    /// Optimiser, learning rate, warm-up, clipping.
+    pub optim: OptimConfig,
+    /// Maximum epochs.
+    pub epochs: usize,
+    /// Batch size.
+    pub batch: usize,
+    /// Epochs without a better validation loss before stopping (0: never stop early).
+    pub patience: usize,
+    /// Reverse-complement each training sequence with probability ½ (profile targets are
+    /// reversed along their bins).
+    pub rc: bool,
+    /// Shift each training sequence by a uniform random −shift..=shift bp, filling with N.
+    pub shift: usize,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Weight-name prefixes not to train (see [`is_frozen`]).
+    pub freeze: Vec<String>,
+}
+
+/// Whether weight `name` is frozen by one of `prefixes` (a layer name or path such as
+/// `conv1`, `trunk.2` or `trunk`: the name itself or anything under it).
+pub fn is_frozen(name: &str, prefixes: &[String]) -> bool {
+    prefixes.iter().any(|p| name == p || name.starts_with(&format!("{p}.")))
+}
+
+/// One row of the training log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochLog {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches.
+    pub train_loss: f64,
+    /// Validation loss (weighted by batch size).
+    pub valid_loss: f64,
+    /// Mean over tracks of the per-track Pearson r on validation data.
+    pub valid_r: f64,
+    /// Learning rate at the end of the epoch.
+    pub lr: f64,
+    /// Wall seconds for the epoch (training and validation).
+    pub seconds: f64,
+}
+
+/// What training returns.
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    /// The best weights (lowest validation loss).
+    pub weights: Weights,
+    /// One row per epoch run.
+    pub log: Vec<EpochLog>,
+    /// Epoch whose weights were kept.
+    pub best_epoch: usize,
+    /// Optimiser steps taken.
+    pub steps: usize,
+}
+
+/// Predictions of one head for a set of data points: `(N, bins, tracks)` on the host.
+pub type HeadPredictions = Vec<f32>;
+
+/// Trains `spec` from `init` on `data` split by `sets` on `device` (burn backend `B` with
+/// autodiff). `on_epoch` sees each log row as it is made.
+pub fn train<B: Backend>(
+    spec: &ModelSpec,
+    init: &Weights,
+    data: &Dataset,
+    sets: &[Set],
+    cfg: &TrainConfig,
+    device: &B::Device,
+    on_epoch: &mut dyn FnMut(&EpochLog),
+) -> Result<TrainOutcome> {
+    let analysis = spec.analyze()?;
+    init.check(&analysis.weights, std::path::Path::new("initial weights"))?;
+    let heads = head_map(spec, data)?;
+    for &hi in &heads {
+        let (h, (_, g)) = (&spec.heads[hi], &analysis.heads[hi]);
+        cfg.loss.check_head(h, g.bins)?;
+        if cfg.rc && g.bins > 1 && 2 * g.offset + (g.bins * g.bin_size) as i64 != spec.input.length as i64 {
+            return Err(Error::InvalidArgument(format!(
+                "head {:?}: its bins are not centred in the window, so reverse-complement augmentation cannot \
+                 reverse its targets; train without --rc",
+                h.name
+            )));
+        }
+    }
+    if cfg.batch == 0 || cfg.epochs == 0 {
+        return Err(Error::InvalidArgument("batch size and epochs must be positive".into()));
+    }
+    let mut store = ParamStore::<B>::from_weights(init, device);
+    let mut matched = vec![false; cfg.freeze.len()];
+    for (name, p) in store.params.iter_mut() {
+        for (i, pre) in cfg.freeze.iter().enumerate() {
+            if is_frozen(name, std::slice::from_ref(pre)) {
+                p.frozen = true;
+                matched[i] = true;
+            }
+        }
+    }
+    if let Some(i) = matched.iter().position(|m| !m) {
+        return Err(Error::InvalidArgument(format!(
+            "--freeze {:?} matches no weight; weights are named {}",
+            cfg.freeze[i],
+            store.params.keys().take(8).cloned().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let train_idx: Vec<usize> = (0..data.len()).filter(|&i| sets[i] == Set::Train).collect();
+    let valid_idx: Vec<usize> = (0..data.len()).filter(|&i| sets[i] == Set::Valid).collect();
+    tracing::info!(
+        "training {} values ({} frozen tensors) on {} sequences, validating on {}",
+        store.trainable_values(),
+        store.params.values().filter(|p| p.frozen).count(),
+        train_idx.len(),
+        valid_idx.len()
+    );
+    let mut opt = Optimizer::<B>::new(cfg.optim);
+    let mut order_rng = stream(cfg.seed, 1);
+    let mut aug_rng = stream(cfg.seed, 2);
+    let mut log = Vec::new();
+    let mut best: Option<(f64, usize, ParamStore<B>)> = None;
+    let mut steps = 0;
+    let mut order = train_idx.clone();
+    for epoch in 1..=cfg.epochs {
+        let t0 = Instant::now();
+        order.clone_from(&train_idx);
+        order.shuffle(&mut order_rng);
+        let mut loss_sum = 0.0;
+        let mut batches = 0;
+        for chunk in order.chunks(cfg.batch) {
+            let (x, ys) = make_batch::<Autodiff<B>>(spec, data, chunk, cfg, &mut aug_rng, device);
+            let loss = train_step(spec, &heads, &mut store, &mut opt, cfg, x, ys)?;
+            if !loss.is_finite() {
+                return Err(Error::Training(format!(
+                    "the training loss became {loss} at epoch {epoch}: lower --lr or add --clip"
+                )));
+            }
+            loss_sum += loss;
+            batches += 1;
+            steps += 1;
+        }
+        let (valid_loss, valid_r) = evaluate(spec, &heads, &store, data, &valid_idx, cfg, device)?;
+        let row = EpochLog {
+            epoch,
+            train_loss: loss_sum / batches.max(1) as f64,
+            valid_loss,
+            valid_r,
+            lr: opt.lr() as f64,
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        on_epoch(&row);
+        log.push(row);
+        let improved = best.as_ref().is_none_or(|(b, _, _)| valid_loss < *b);
+        if improved {
+            best = Some((valid_loss, epoch, store.clone()));
+        } else if cfg.patience > 0 && best.as_ref().is_some_and(|(_, e, _)| epoch - e >= cfg.patience) {
+            tracing::info!("early stop after epoch {epoch}: no better validation loss for {} epochs", cfg.patience);
+            break;
+        }
+    }
+    let (_, best_epoch, best_store) = best.ok_or_else(|| Error::InvalidArgument("no epoch ran".into()))?;
+    Ok(TrainOutcome { weights: best_store.to_weights()?, log, best_epoch, steps })
+}
+
+/// Checks the data against the model and maps each modality to the head of the same name.
+pub fn head_map(spec: &ModelSpec, data: &Dataset) -> Result<Vec<usize>> {
+    if data.length as u64 != spec.input.length {
+        return Err(Error::InvalidArgument(format!(
+            "the sequences are {} bp but the model reads {} bp",
+            data.length, spec.input.length
+        )));
+    }
+    let analysis = spec.analyze()?;
+    let mut map = Vec::new();
+    for m in &data.modalities {
+        let h = spec.heads.iter().position(|h| h.name == m.name).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "targets {:?} have no head of that name; the model's heads are {}",
+                m.name,
+                spec.heads.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        let (name, g) = &analysis.heads[h];
+        if m.bins as u64 != g.bins || m.tracks.len() as u64 != g.tracks {
+            return Err(Error::InvalidArgument(format!(
+                "targets {:?} are {} bins × {} tracks per data point, but head {name:?} outputs {} × {}",
+                m.name,
+                m.bins,
+                m.tracks.len(),
+                g.bins,
+                g.tracks
+            )));
+        }
+        map.push(h);
+    }
+    if map.is_empty() {
+        return Err(Error::InvalidArgument("no targets to train on".into()));
+    }
+    Ok(map)
+}
+
+/// Assembles one batch of data points `idx`: one-hot `(n, L, 4)` and one `(n, bins, tracks)`
+/// target tensor per modality, with the augmentation `cfg` asks for.
+pub fn make_batch<B: Backend>(
+    spec: &ModelSpec,
+    data: &Dataset,
+    idx: &[usize],
+    cfg: &TrainConfig,
+    rng: &mut impl Rng,
+    device: &B::Device,
+) -> (Tensor<B, 3>, Vec<Tensor<B, 3>>) {
+    let l = data.length;
+    let n_value = spec.input.n_value;
+    let mut x = Vec::with_capacity(idx.len() * l * 4);
+    let mut ys: Vec<Vec<f32>> = data.modalities.iter().map(|m| Vec::with_capacity(idx.len() * m.width())).collect();
+    for &i in idx {
+        let seq = &data.x[i * l * 4..(i + 1) * l * 4];
+        let rc = cfg.rc && rng.random_bool(0.5);
+        let shift = if cfg.shift > 0 { rng.random_range(-(cfg.shift as i64)..=cfg.shift as i64) } else { 0 };
+        let start = x.len();
+        for p in 0..l as i64 {
+            let src = p - shift;
+            if src < 0 || src >= l as i64 {
+                x.extend_from_slice(&[n_value; 4]);
+            } else {
+                x.extend_from_slice(&seq[src as usize * 4..src as usize * 4 + 4]);
+            }
+        }
+        if rc {
+            // Reversing the flat (L, 4) ACGT buffer is the reverse complement.
+            x[start..].reverse();
+        }
+        for (m, y) in data.modalities.iter().zip(ys.iter_mut()) {
+            let w = m.width();
+            let row = &m.values[i * w..(i + 1) * w];
+            if rc && m.bins > 1 {
+                let t = m.tracks.len();
+                for b in (0..m.bins).rev() {
+                    y.extend_from_slice(&row[b * t..(b + 1) * t]);
+                }
+            } else {
+                y.extend_from_slice(row);
+            }
+        }
+    }
+    let n = idx.len();
+    let xt = Tensor::from_data(TensorData::new(x, [n, l, 4]), device);
+    let yts = data
+        .modalities
+        .iter()
+        .zip(ys)
+        .map(|(m, y)| Tensor::from_data(TensorData::new(y, [n, m.bins, m.tracks.len()]), device))
+        .collect();
+    (xt, yts)
+}
+
+/// One optimiser step on a batch; `heads[m]` is the head of modality `m`. Returns the batch loss.
+pub fn train_step<B: Backend>(
+    spec: &ModelSpec,
+    heads: &[usize],
+    store: &mut ParamStore<B>,
+    opt: &mut Optimizer<B>,
+    cfg: &TrainConfig,
+    x: Tensor<Autodiff<B>, 3>,
+    ys: Vec<Tensor<Autodiff<B>, 3>>,
+) -> Result<f64> {
+    let tensors: HashMap<String, (Tensor<Autodiff<B>, 1>, bool)> = store
+        .params
+        .iter()
+        .map(|(name, p)| {
+            let t = Tensor::<Autodiff<B>, 1>::from_inner(p.value.clone());
+            let trainable = p.kind == ParamKind::Weight && !p.frozen;
+            (name.clone(), (if trainable { t.require_grad() } else { t }, trainable))
+        })
+        .collect();
+    let get = |name: &str| tensors.get(name).map(|(t, _)| t.clone());
+    let mut interp = Interpreter::new(spec, &get, true);
+    let outs = interp.forward(x)?;
+    let mut total: Option<Tensor<Autodiff<B>, 1>> = None;
+    for (&h, y) in heads.iter().zip(ys) {
+        let l = cfg.loss.compute(outs[h].clone(), y);
+        total = Some(match total {
+            Some(t) => t + l,
+            None => l,
+        });
+    }
+    let total = total.ok_or_else(|| Error::InvalidArgument("no targets to train on".into()))?;
+    let grads = total.backward();
+    let mut gmap = BTreeMap::new();
+    for (name, (t, trainable)) in &tensors {
+        if *trainable {
+            if let Some(g) = t.grad(&grads) {
+                gmap.insert(name.clone(), g);
+            }
+        }
+    }
+    let loss = to_vec(total.inner())?[0] as f64;
+    opt.step(store, gmap)?;
+    // Running statistics of batch norms follow the batch statistics (unless frozen).
+    for (prefix, mean, var) in std::mem::take(&mut interp.stats) {
+        for (param, batch) in [("mean", mean), ("var", var)] {
+            if let Some(p) = store.params.get_mut(&format!("{prefix}.{param}")) {
+                if p.frozen {
+                    continue;
+                }
+                let device = p.value.device();
+                let b = Tensor::<B, 1>::from_data(TensorData::new(batch, [p.shape[0]]), &device);
+                p.value = p.value.clone() * (1.0 - BN_MOMENTUM) as f64 + b * BN_MOMENTUM as f64;
+            }
+        }
+    }
+    Ok(loss)
+}
+
+/// Predictions of every head for data points `idx` (inference mode), `(N, bins, tracks)` each.
+pub fn predict<B: Backend>(
+    spec: &ModelSpec,
+    store: &ParamStore<B>,
+    data: &Dataset,
+    idx: &[usize],
+    batch_size: usize,
+    device: &B::Device,
+) -> Result<Vec<HeadPredictions>> {
+    let get = |name: &str| store.params.get(name).map(|p| p.value.clone());
+    let mut outs: Vec<Vec<f32>> = vec![Vec::new(); spec.heads.len()];
+    let l = data.length;
+    for chunk in idx.chunks(batch_size.max(1)) {
+        let mut x = Vec::with_capacity(chunk.len() * l * 4);
+        for &i in chunk {
+            x.extend_from_slice(&data.x[i * l * 4..(i + 1) * l * 4]);
+        }
+        let xt = Tensor::<B, 3>::from_data(TensorData::new(x, [chunk.len(), l, 4]), device);
+        let mut interp = Interpreter::new(spec, &get, false);
+        for (o, y) in outs.iter_mut().zip(interp.forward(xt)?) {
+            o.extend(to_vec(y)?);
+        }
+    }
+    Ok(outs)
+}
+
+/// Validation loss and mean per-track Pearson r over data points `idx`.
+fn evaluate<B: Backend>(
+    spec: &ModelSpec,
+    heads: &[usize],
+    store: &ParamStore<B>,
+    data: &Dataset,
+    idx: &[usize],
+    cfg: &TrainConfig,
+    device: &B::Device,
+) -> Result<(f64, f64)> {
+    let preds = predict(spec, store, data, idx, cfg.batch, device)?;
+    let mut loss = 0.0;
+    let mut rs = Vec::new();
+    for (m, &h) in data.modalities.iter().zip(heads) {
+        let p = &preds[h];
+        let y = gather(m, idx);
+        let t = m.tracks.len();
+        let shape = [idx.len(), m.bins, t];
+        // The loss over the whole set in batches of the training size, weighted by batch size.
+        let w = m.width();
+        for start in (0..idx.len()).step_by(cfg.batch) {
+            let end = (start + cfg.batch).min(idx.len());
+            let pt = Tensor::<B, 3>::from_data(TensorData::new(p[start * w..end * w].to_vec(), [end - start, m.bins, t]), device);
+            let yt = Tensor::<B, 3>::from_data(TensorData::new(y[start * w..end * w].to_vec(), [end - start, m.bins, t]), device);
+            loss += to_vec(cfg.loss.compute(pt, yt))?[0] as f64 * (end - start) as f64 / idx.len() as f64;
+        }
+        rs.extend(per_track_pearson(p, &y, shape));
+    }
+    let finite: Vec<f64> = rs.iter().copied().filter(|r| r.is_finite()).collect();
+    let mean_r = if finite.is_empty() { f64::NAN } else { finite.iter().sum::<f64>() / finite.len() as f64 };
+    Ok((loss, mean_r))
+}
+
+/// A modality's targets for data points `idx`, `(N, bins, tracks)`.
+pub fn gather(m: &crate::train::data::Modality, idx: &[usize]) -> Vec<f32> {
+    let w = m.width();
+    let mut y = Vec::with_capacity(idx.len() * w);
+    for &i in idx {
+        y.extend_from_slice(&m.values[i * w..(i + 1) * w]);
+    }
+    y
+}
+
+/// Pearson r of two equally long series (NaN without variance).
+pub fn pearson(a: impl Iterator<Item = f64> + Clone, b: impl Iterator<Item = f64> + Clone) -> f64 {
+    let (mut n, mut sa, mut sb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.clone().zip(b.clone()) {
+        n += 1.0;
+        sa += x;
+        sb += y;
+    }
+    if n < 2.0 {
+        return f64::NAN;
+    }
+    let (ma, mb) = (sa / n, sb / n);
+    let (mut cov, mut va, mut vb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.zip(b) {
+        cov += (x - ma) * (y - mb);
+        va += (x - ma) * (x - ma);
+        vb += (y - mb) * (y - mb);
+    }
+    if va == 0.0 || vb == 0.0 {
+        return f64::NAN;
+    }
+    cov / (va * vb).sqrt()
+}
+
+/// Per-track r over data points × bins; `shape` = (N, bins, tracks).
+pub fn per_track_pearson(pred: &[f32], target: &[f32], shape: [usize; 3]) -> Vec<f64> {
+    let t = shape[2];
+    (0..t)
+        .map(|k| {
+            let a = pred.iter().skip(k).step_by(t).map(|&v| v as f64);
+            let b = target.iter().skip(k).step_by(t).map(|&v| v as f64);
+            pearson(a, b)
+        })
+        .collect()
+}
+
+/// Per-data-point r over bins × tracks; `shape` = (N, bins, tracks).
+pub fn per_point_pearson(pred: &[f32], target: &[f32], shape: [usize; 3]) -> Vec<f64> {
+    let w = shape[1] * shape[2];
+    (0..shape[0])
+        .map(|i| {
+            let a = pred[i * w..(i + 1) * w].iter().map(|&v| v as f64);
+            let b = target[i * w..(i + 1) * w].iter().map(|&v| v as f64);
+            pearson(a, b)
+        })
+        .collect()
+}
