@@ -67,7 +67,7 @@ fn register_font() {
 /// Draws the loss curves (log-scaled y when the losses span more than a factor of 20).
 pub fn plot_losses(path: &Path, log: &[EpochLog], best_epoch: usize, title: &str) -> Result<()> {
     register_font();
-    let tmp = path.with_extension("png.part");
+    let tmp = path.with_extension("partial.png");
     let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
         let root = BitMapBackend::new(&tmp, (900, 560)).into_drawing_area();
         root.fill(&WHITE)?;
