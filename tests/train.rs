@@ -121,6 +121,22 @@ fn planted(dir: &Path, n: usize, len: usize, seed: u64) -> (PathBuf, PathBuf, Pa
     (onehot, targets, split)
 }
 
+/// Writes `dir/<name>.csv` with columns `cols` (indices into the three planted tracks) of
+/// `targets.csv`, each scaled by its factor.
+fn derived_targets(dir: &Path, name: &str, cols: &[(&str, usize, f32)]) -> PathBuf {
+    let text = std::fs::read_to_string(dir.join("targets.csv")).unwrap();
+    let header: Vec<&str> = cols.iter().map(|c| c.0).collect();
+    let mut out = format!("# name,{}\n", header.join(","));
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let vals: Vec<String> = cols.iter().map(|&(_, i, k)| (f[i + 1].parse::<f32>().unwrap() * k).to_string()).collect();
+        out += &format!("{},{}\n", f[0], vals.join(","));
+    }
+    let path = dir.join(format!("{name}.csv"));
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
 /// Trains the small DRG-shallow model on planted data; returns the output folder.
 fn train_small(dir: &Path, out: &str, extra: &[&str]) -> PathBuf {
     let (onehot, targets, split) = (dir.join("onehot.npz"), dir.join("targets.csv"), dir.join("split.txt"));
@@ -249,14 +265,7 @@ fn fine_tuning_keeps_frozen_layers_bit_identical() {
     let (onehot, _, split) = planted(dir.path(), 200, 120, 17);
     let base = train_small(dir.path(), "base", &["--epochs", "2"]);
     // New assay: one track, from a target file with another name.
-    let text = std::fs::read_to_string(dir.path().join("targets.csv")).unwrap();
-    let mut new = String::from("# name,assay\n");
-    for line in text.lines().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        new += &format!("{},{}\n", f[0], f[1].parse::<f32>().unwrap() * 3.0);
-    }
-    let new_targets = dir.path().join("assay.csv");
-    std::fs::write(&new_targets, new).unwrap();
+    let new_targets = derived_targets(dir.path(), "assay", &[("assay", 0, 3.0)]);
     let tuned = dir.path().join("tuned");
     ok(&[
         "train", "--init", p(&base), "--new-head", "--freeze", "conv1", "--onehot", p(&onehot), "--targets",
@@ -283,13 +292,7 @@ fn fine_tuning_keeps_frozen_layers_bit_identical() {
     assert_eq!(Package::open(&added).unwrap().spec.unwrap().heads.len(), 2);
     // Keeping two of the three tracks and training without freezing changes the trunk.
     let kept = dir.path().join("kept");
-    let two = dir.path().join("two.csv");
-    let mut t2 = String::from("# name,motifA,mixed\n");
-    for line in text.lines().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        t2 += &format!("{},{},{}\n", f[0], f[1], f[3]);
-    }
-    std::fs::write(&two, t2).unwrap();
+    let two = derived_targets(dir.path(), "two", &[("motifA", 0, 1.0), ("mixed", 2, 1.0)]);
     ok(&[
         "train", "--init", p(&base), "--tracks", "motifA,2", "--onehot", p(&onehot), "--targets", p(&two), "--split",
         p(&split), "--epochs", "1", "--out", p(&kept),
@@ -297,6 +300,54 @@ fn fine_tuning_keeps_frozen_layers_bit_identical() {
     let w3 = Weights::read(kept.join("model.safetensors")).unwrap();
     assert_ne!(w3.get("conv1.weight").unwrap(), w0.get("conv1.weight").unwrap());
     assert_eq!(w3.get("targets.linear.weight").unwrap().shape[0], 2);
+}
+
+#[test]
+fn two_target_files_train_two_heads_with_folds_sgd_and_the_best_epoch_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (onehot, targets, _) = planted(dir.path(), 240, 120, 29);
+    let assay = derived_targets(dir.path(), "assay", &[("assay", 1, 2.0)]);
+    // DRG-style folds that list data points: three folds, fold 0 validates, fold 1 tests.
+    let d = data::from_files(&onehot, &[targets.clone()]).unwrap();
+    let mut folds = String::new();
+    for j in 0..3 {
+        folds += &format!("# Set_{j}\n");
+        let names: Vec<&str> = d.names.iter().enumerate().filter(|(i, _)| i % 3 == j).map(|(_, n)| n.as_str()).collect();
+        folds += &format!("{}\n", names.join(" "));
+    }
+    let folds_path = dir.path().join("folds.txt");
+    std::fs::write(&folds_path, folds).unwrap();
+    let out = dir.path().join("two");
+    let tlist = format!("{},{}", p(&targets), p(&assay));
+    ok(&[
+        "train", "--arch", "drg-shallow", "--filters", "8", "--onehot", p(&onehot), "--targets", &tlist, "--folds",
+        p(&folds_path), "--fold", "0", "--optimizer", "sgd", "--lr", "0.005", "--momentum", "0.9", "--epochs", "6",
+        "--patience", "0", "--batch", "16", "--out", p(&out),
+    ]);
+    let pkg = Package::open(&out).unwrap();
+    let spec = pkg.spec.clone().unwrap();
+    let heads: Vec<(&str, usize)> = spec.heads.iter().map(|h| (h.name.as_str(), h.tracks.len())).collect();
+    assert_eq!(heads, [("targets", 3), ("assay", 1)]);
+    let rows = read_table(&out.join("correlations_tracks.tsv"));
+    assert_eq!(rows.iter().filter(|r| r[1] == "assay").count(), 2, "valid and test rows for the assay head");
+    // The kept weights are those of the epoch with the lowest validation loss: the package's MSE
+    // on fold 0, summed over heads, is that loss.
+    let log = read_table(&out.join("training_log.csv"));
+    let best = log.iter().map(|r| r[2].parse::<f64>().unwrap()).fold(f64::MAX, f64::min);
+    let two = data::from_files(&onehot, &[targets, assay]).unwrap();
+    let valid: Vec<usize> = (0..two.len()).filter(|i| i % 3 == 0).collect();
+    let mut x = Vec::new();
+    for &i in &valid {
+        x.extend_from_slice(&two.x[i * 120 * 4..(i + 1) * 120 * 4]);
+    }
+    let x = Array3::from_shape_vec((valid.len(), 120, 4), x).unwrap();
+    let preds = burn_forward(&spec, pkg.weights.as_ref().unwrap(), &x);
+    let mut loss = 0.0;
+    for (m, pr) in two.modalities.iter().zip(&preds) {
+        let y = s2f::train::trainer::gather(m, &valid);
+        loss += pr.iter().zip(&y).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>() / y.len() as f64;
+    }
+    assert!((loss - best).abs() <= 1e-4 * best, "package loss {loss} vs best logged {best}");
 }
 
 fn t3(v: &[f32], shape: [usize; 3]) -> Tensor<Cpu, 3> {

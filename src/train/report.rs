@@ -64,7 +64,7 @@ fn register_font() {
     });
 }
 
-/// Draws the loss curves (log-scaled y when the losses span more than a factor of 20).
+/// Draws the training and validation loss per epoch, marking the kept epoch.
 pub fn plot_losses(path: &Path, log: &[EpochLog], best_epoch: usize, title: &str) -> Result<()> {
     register_font();
     let tmp = path.with_extension("partial.png");
