@@ -350,6 +350,32 @@ fn two_target_files_train_two_heads_with_folds_sgd_and_the_best_epoch_kept() {
     assert!((loss - best).abs() <= 1e-4 * best, "package loss {loss} vs best logged {best}");
 }
 
+#[test]
+fn drg_dilated_trains_batch_norm_statistics_that_the_export_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let (onehot, targets, split) = planted(dir.path(), 120, 120, 31);
+    let out = dir.path().join("dil");
+    ok(&[
+        "train", "--arch", "drg-dilated", "--filters", "8", "--blocks", "2", "--onehot", p(&onehot), "--targets",
+        p(&targets), "--split", p(&split), "--epochs", "2", "--batch", "16", "--out", p(&out),
+    ]);
+    let pkg = Package::open(&out).unwrap();
+    let w = pkg.weights.as_ref().unwrap();
+    // Running statistics moved away from their initial 0 / 1.
+    for name in ["res0.bn.mean", "res1.bn.var"] {
+        let t = w.get(name).unwrap();
+        assert!(t.data.iter().any(|&v| v != 0.0 && v != 1.0), "{name} was not updated");
+    }
+    let d = data::from_files(&onehot, &[targets]).unwrap();
+    let x = Array3::from_shape_vec((16, 120, 4), d.x[..16 * 120 * 4].to_vec()).unwrap();
+    let want = burn_forward(pkg.spec.as_ref().unwrap(), w, &x);
+    for kind in engines() {
+        let mut pr = Predictor::new(&pkg, create(kind, Device::Cpu, &pkg.onnx).unwrap(), 0, 8).unwrap();
+        let e = common::excess(pr.predict(x.view()).unwrap().iter(), want[0].iter(), 1e-4, 1e-4);
+        assert!(e <= 0.0, "{kind:?}: exceeds tolerance by {e}");
+    }
+}
+
 fn t3(v: &[f32], shape: [usize; 3]) -> Tensor<Cpu, 3> {
     Tensor::from_data(TensorData::new(v.to_vec(), shape), &Default::default())
 }
