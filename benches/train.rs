@@ -49,6 +49,7 @@ fn drg_shallow_steps(c: &mut Criterion) {
         shift: 0,
         seed: 1,
         freeze: vec![],
+        im2col: true,
     };
     let device = Default::default();
     let mut store = ParamStore::<B>::from_weights(&weights, &device);

@@ -192,14 +192,24 @@ fn drg_shallow_learns_planted_motifs_and_writes_reports() {
     assert_eq!(spec.source.as_ref().unwrap().format, "s2f-train");
 }
 
-/// Burn's inference forward pass over `x` with `weights`.
+/// Burn's inference forward pass over `x` with `weights` (backend convolution).
 fn burn_forward(spec: &s2f::model::spec::ModelSpec, weights: &Weights, x: &Array3<f32>) -> Vec<Array3<f32>> {
+    burn_forward_with(spec, weights, x, false)
+}
+
+/// Same, with convolutions as im2col matrix products when `im2col`.
+fn burn_forward_with(
+    spec: &s2f::model::spec::ModelSpec,
+    weights: &Weights,
+    x: &Array3<f32>,
+    im2col: bool,
+) -> Vec<Array3<f32>> {
     let device = Default::default();
     let store = ParamStore::<Cpu>::from_weights(weights, &device);
     let get = |name: &str| store.params.get(name).map(|p| p.value.clone());
     let (n, l, _) = x.dim();
     let xt = Tensor::<Cpu, 3>::from_data(TensorData::new(x.iter().copied().collect::<Vec<_>>(), [n, l, 4]), &device);
-    let outs = Interpreter::new(spec, &get, false).forward(xt).unwrap();
+    let outs = Interpreter::new(spec, &get, false).with_im2col(im2col).forward(xt).unwrap();
     outs.into_iter()
         .map(|t| {
             let [a, b, c] = t.dims();
@@ -219,16 +229,18 @@ fn burn_forward_matches_every_engine_on_every_op() {
     let a = spec.analyze().unwrap();
     let weights = Weights::random(&a.weights, 3);
     let x = random_x(3, 64, 9);
-    let want = burn_forward(&spec, &weights, &x);
     let onnx = s2f::model::onnx::emit(&spec, &weights, Default::default()).unwrap();
     let pkg = Package { path: "mem".into(), spec: Some(spec.clone()), onnx, weights: None };
-    for kind in engines() {
-        for h in 0..spec.heads.len() {
-            let mut pr = Predictor::new(&pkg, create(kind, Device::Cpu, &pkg.onnx).unwrap(), h, 2).unwrap();
-            let got = pr.predict(x.view()).unwrap();
-            assert_eq!(got.shape(), want[h].shape());
-            let e = common::excess(got.iter(), want[h].iter(), 1e-4, 1e-4);
-            assert!(e <= 0.0, "{kind:?} head {h}: exceeds tolerance by {e}");
+    for im2col in [false, true] {
+        let want = burn_forward_with(&spec, &weights, &x, im2col);
+        for kind in engines() {
+            for h in 0..spec.heads.len() {
+                let mut pr = Predictor::new(&pkg, create(kind, Device::Cpu, &pkg.onnx).unwrap(), h, 2).unwrap();
+                let got = pr.predict(x.view()).unwrap();
+                assert_eq!(got.shape(), want[h].shape());
+                let e = common::excess(got.iter(), want[h].iter(), 1e-4, 1e-4);
+                assert!(e <= 0.0, "{kind:?} head {h} im2col={im2col}: exceeds tolerance by {e}");
+            }
         }
     }
 }

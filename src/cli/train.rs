@@ -214,6 +214,7 @@ pub fn run(args: Args) -> Result<()> {
         shift: args.shift,
         seed: args.seed,
         freeze: args.freeze.clone(),
+        im2col: matches!(args.device, TrainDevice::Cpu),
     };
     let job = TrainJob { model, data, split, cfg, out: args.out.clone(), cuda: matches!(args.device, TrainDevice::Cuda) };
     let bar = indicatif::ProgressBar::new(args.epochs as u64);

@@ -273,8 +273,20 @@ pub fn run(job: &TrainJob, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<TrainS
     if job.cuda {
         #[cfg(feature = "cuda")]
         {
-            let device = burn::backend::cuda::CudaDevice::default();
-            return finish::<burn::backend::Cuda>(job, spec, weights, &dataset, &sets, &device, on_epoch);
+            // burn's CUDA runtime panics when no driver or device is usable: report that as an
+            // error instead of aborting.
+            let run = std::panic::AssertUnwindSafe(|| {
+                let device = burn::backend::cuda::CudaDevice::default();
+                finish::<burn::backend::Cuda>(job, spec, weights, &dataset, &sets, &device, on_epoch)
+            });
+            return std::panic::catch_unwind(run).unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                Err(Error::Training(format!("CUDA training failed (is a CUDA GPU and driver usable?): {what}")))
+            });
         }
         #[cfg(not(feature = "cuda"))]
         return Err(Error::Training(
@@ -334,7 +346,7 @@ fn finish<B: Backend>(
         if idx.is_empty() {
             continue;
         }
-        let preds = predict::<B>(&spec, &store, dataset, &idx, job.cfg.batch, device)?;
+        let preds = predict::<B>(&spec, &store, dataset, &idx, job.cfg.batch, job.cfg.im2col, device)?;
         let mut all = Vec::new();
         for (m, &h) in dataset.modalities.iter().zip(&heads) {
             let y = gather(m, &idx);

@@ -49,6 +49,9 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Weight-name prefixes not to train (see [`is_frozen`]).
     pub freeze: Vec<String>,
+    /// Convolutions as im2col matrix products (see [`Interpreter::with_im2col`]); right for
+    /// burn's ndarray CPU backend, whose direct convolution is slow.
+    pub im2col: bool,
 }
 
 /// Whether weight `name` is frozen by one of `prefixes` (a layer name or path such as
@@ -304,7 +307,7 @@ pub fn train_step<B: Backend>(
         })
         .collect();
     let get = |name: &str| tensors.get(name).map(|(t, _)| t.clone());
-    let mut interp = Interpreter::new(spec, &get, true);
+    let mut interp = Interpreter::new(spec, &get, true).with_im2col(cfg.im2col);
     let outs = interp.forward(x)?;
     let mut total: Option<Tensor<Autodiff<B>, 1>> = None;
     for (&h, y) in heads.iter().zip(ys) {
@@ -349,6 +352,7 @@ pub fn predict<B: Backend>(
     data: &Dataset,
     idx: &[usize],
     batch_size: usize,
+    im2col: bool,
     device: &B::Device,
 ) -> Result<Vec<HeadPredictions>> {
     let get = |name: &str| store.params.get(name).map(|p| p.value.clone());
@@ -360,7 +364,7 @@ pub fn predict<B: Backend>(
             x.extend_from_slice(&data.x[i * l * 4..(i + 1) * l * 4]);
         }
         let xt = Tensor::<B, 3>::from_data(TensorData::new(x, [chunk.len(), l, 4]), device);
-        let mut interp = Interpreter::new(spec, &get, false);
+        let mut interp = Interpreter::new(spec, &get, false).with_im2col(im2col);
         for (o, y) in outs.iter_mut().zip(interp.forward(xt)?) {
             o.extend(to_vec(y)?);
         }
@@ -378,7 +382,7 @@ fn evaluate<B: Backend>(
     cfg: &TrainConfig,
     device: &B::Device,
 ) -> Result<(f64, f64)> {
-    let preds = predict(spec, store, data, idx, cfg.batch, device)?;
+    let preds = predict(spec, store, data, idx, cfg.batch, cfg.im2col, device)?;
     let mut loss = 0.0;
     let mut rs = Vec::new();
     for (m, &h) in data.modalities.iter().zip(heads) {
