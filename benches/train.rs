@@ -50,6 +50,7 @@ fn drg_shallow_steps(c: &mut Criterion) {
         seed: 1,
         freeze: vec![],
         im2col: true,
+        checkpoint: None,
     };
     let device = Default::default();
     let mut store = ParamStore::<B>::from_weights(&weights, &device);

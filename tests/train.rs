@@ -255,6 +255,40 @@ fn trained_package_reproduces_burn_predictions_and_seeds_reproduce() {
     let c = train_small(dir.path(), "c", &["--epochs", "3", "--rc", "--seed", "43", "--patience", "0"]);
     let bytes = |d: &Path| std::fs::read(d.join("model.safetensors")).unwrap();
     assert_eq!(bytes(&a), bytes(&b), "same seed, same weights");
+    // A run stopped after epoch 2 and started again resumes from its checkpoint and ends with
+    // the same weights as the uninterrupted run.
+    let out_d = dir.path().join("d");
+    let mut cmd: Vec<String> = [
+        "train", "--arch", "drg-shallow", "--filters", "24", "--kernel", "12", "--onehot", p(&onehot), "--targets",
+        p(&targets), "--split", p(&dir.path().join("split.txt")), "--batch", "32", "--lr", "0.01", "--out", p(&out_d),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    cmd.extend(args.iter().map(|s| s.to_string()));
+    let crashed = std::process::Command::new(env!("CARGO_BIN_EXE_s2f"))
+        .args(&cmd)
+        .env("S2F_TEST_ABORT_AFTER_EPOCHS", "2")
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success());
+    assert!(out_d.join(".s2f-checkpoint/state.json").is_file());
+    assert!(!out_d.join("model.safetensors").exists());
+    ok(&cmd.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(bytes(&out_d), bytes(&a), "resumed run differs from the uninterrupted one");
+    assert!(!out_d.join(".s2f-checkpoint").exists(), "checkpoint removed after a finished run");
+    let log = read_table(&out_d.join("training_log.csv"));
+    assert_eq!(log.len(), 3, "log rows from before and after the restart");
+    // Another command on the same folder refuses the stale checkpoint.
+    let crashed = std::process::Command::new(env!("CARGO_BIN_EXE_s2f"))
+        .args(&cmd)
+        .env("S2F_TEST_ABORT_AFTER_EPOCHS", "1")
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success());
+    let mut other = cmd.clone();
+    other.extend(["--shift".to_string(), "2".to_string()]);
+    fails(&other.iter().map(String::as_str).collect::<Vec<_>>(), &["checkpoint of a different training run"]);
     assert_ne!(bytes(&a), bytes(&c), "another seed, other weights");
     assert_eq!(std::fs::read(a.join("model.onnx")).unwrap(), std::fs::read(b.join("model.onnx")).unwrap());
     // The exported ONNX gives burn's predictions on every engine.

@@ -215,6 +215,7 @@ pub fn run(args: Args) -> Result<()> {
         seed: args.seed,
         freeze: args.freeze.clone(),
         im2col: matches!(args.device, TrainDevice::Cpu),
+        checkpoint: Some(s2f::train::checkpoint::dir_for(&args.out)),
     };
     let job = TrainJob { model, data, split, cfg, out: args.out.clone(), cuda: matches!(args.device, TrainDevice::Cuda) };
     let bar = indicatif::ProgressBar::new(args.epochs as u64);

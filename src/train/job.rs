@@ -366,6 +366,11 @@ fn finish<B: Backend>(
     }
     report::write_correlations(&job.out.join("correlations_tracks.tsv"), "track", &track_rows)?;
     report::write_correlations(&job.out.join("correlations_points.tsv"), "name", &point_rows)?;
+    if let Some(dir) = &job.cfg.checkpoint {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+    }
     Ok(TrainSummary {
         log: outcome.log,
         best_epoch: outcome.best_epoch,

@@ -10,11 +10,13 @@
 //! - [`presets`]: `drg-shallow`, `drg-dilated`, `basenji2`.
 //! - [`finetune`]: track selection, head replacement or addition.
 //! - [`trainer`]: the loop (augmentation, early stopping, reproducibility).
+//! - [`checkpoint`]: per-epoch checkpoints and resume.
 //! - [`report`]: training log, loss curve, correlation tables.
 //! - [`job`]: `s2f train` end to end.
 //!
 //! Backends: burn's ndarray CPU backend (always), burn's CUDA backend with the `cuda` feature.
 
+pub mod checkpoint;
 pub mod data;
 pub mod finetune;
 pub mod init;

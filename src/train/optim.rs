@@ -75,6 +75,18 @@ impl<B: Backend> Optimizer<B> {
         Self { cfg, step: 0, first: BTreeMap::new(), second: BTreeMap::new() }
     }
 
+    /// Steps taken and the first and second moments by weight name (flat), for checkpoints.
+    pub fn state(&self) -> (usize, &BTreeMap<String, Tensor<B, 1>>, &BTreeMap<String, Tensor<B, 1>>) {
+        (self.step, &self.first, &self.second)
+    }
+
+    /// Restores what [`Optimizer::state`] gave.
+    pub fn restore(&mut self, step: usize, first: BTreeMap<String, Tensor<B, 1>>, second: BTreeMap<String, Tensor<B, 1>>) {
+        self.step = step;
+        self.first = first;
+        self.second = second;
+    }
+
     /// Learning rate for the next step.
     pub fn lr(&self) -> f32 {
         if self.cfg.warmup > 0 && self.step < self.cfg.warmup {

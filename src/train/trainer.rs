@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::model::spec::ModelSpec;
 use crate::model::weights::Weights;
 use crate::train::data::{Dataset, Set};
+use crate::train::checkpoint;
 use crate::train::init::stream;
 use crate::train::loss::Loss;
 use crate::train::net::{to_vec, Interpreter, ParamKind, ParamStore};
@@ -52,6 +53,9 @@ pub struct TrainConfig {
     /// Convolutions as im2col matrix products (see [`Interpreter::with_im2col`]); right for
     /// burn's ndarray CPU backend, whose direct convolution is slow.
     pub im2col: bool,
+    /// Folder for per-epoch checkpoints ([`super::checkpoint`]); a matching checkpoint there is
+    /// resumed.
+    pub checkpoint: Option<std::path::PathBuf>,
 }
 
 /// Whether weight `name` is frozen by one of `prefixes` (a layer name or path such as
@@ -153,8 +157,66 @@ pub fn train<B: Backend>(
     let mut log = Vec::new();
     let mut best: Option<(f64, usize, ParamStore<B>)> = None;
     let mut steps = 0;
+    let mut first_epoch = 1;
+    let fingerprint = checkpoint::fingerprint(&format!(
+        "{}|{:?}|{}|{:?}|{:?}|{}",
+        spec.to_json(),
+        TrainConfig { checkpoint: None, ..cfg.clone() },
+        init.len_values(),
+        init.tensors.iter().next().map(|(k, t)| (k, t.data.iter().take(8).map(|v| v.to_bits()).collect::<Vec<_>>())),
+        (train_idx.len(), valid_idx.len(), data.names.first(), data.names.last()),
+        data.modalities.iter().map(|m| format!("{}:{}x{}", m.name, m.bins, m.tracks.len())).collect::<Vec<_>>().join(",")
+    ));
+    if let Some(dir) = &cfg.checkpoint {
+        if let Some((state, mut groups)) = checkpoint::load(dir)? {
+            if state.fingerprint != fingerprint {
+                return Err(Error::InvalidArgument(format!(
+                    "{} holds a checkpoint of a different training run (model, data or settings differ): \
+                     remove it, or use another output folder",
+                    dir.display()
+                )));
+            }
+            let upload = |g: Option<BTreeMap<String, crate::model::weights::Tensor>>| -> BTreeMap<String, Tensor<B, 1>> {
+                g.unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, t)| {
+                        let n = t.data.len();
+                        (k, Tensor::from_data(TensorData::new(t.data, [n]), device))
+                    })
+                    .collect()
+            };
+            let restore = |store: &mut ParamStore<B>, g: BTreeMap<String, Tensor<B, 1>>| {
+                for (k, v) in g {
+                    if let Some(p) = store.params.get_mut(&k) {
+                        p.value = v;
+                    }
+                }
+            };
+            restore(&mut store, upload(groups.remove("p")));
+            opt.restore(state.opt_step, upload(groups.remove("m")), upload(groups.remove("v")));
+            if let Some((loss, epoch)) = state.best {
+                let mut b = store.clone();
+                restore(&mut b, upload(groups.remove("b")));
+                best = Some((loss, epoch, b));
+            }
+            order_rng.set_word_pos(state.rng.0);
+            aug_rng.set_word_pos(state.rng.1);
+            steps = state.steps;
+            log = state.log_rows();
+            first_epoch = state.epoch + 1;
+            tracing::info!("resuming from the checkpoint after epoch {} in {}", state.epoch, dir.display());
+        }
+    }
+    let abort_after: Option<usize> = std::env::var("S2F_TEST_ABORT_AFTER_EPOCHS").ok().and_then(|v| v.parse().ok());
     let mut order = train_idx.clone();
-    for epoch in 1..=cfg.epochs {
+    let stopped = |log: &[EpochLog], best: &Option<(f64, usize, ParamStore<B>)>| {
+        let last = log.last().map(|r| r.epoch).unwrap_or(0);
+        cfg.patience > 0 && best.as_ref().is_some_and(|(_, e, _)| last - e >= cfg.patience)
+    };
+    for epoch in first_epoch..=cfg.epochs {
+        if stopped(&log, &best) {
+            break;
+        }
         let t0 = Instant::now();
         order.clone_from(&train_idx);
         order.shuffle(&mut order_rng);
@@ -183,16 +245,63 @@ pub fn train<B: Backend>(
         };
         on_epoch(&row);
         log.push(row);
-        let improved = best.as_ref().is_none_or(|(b, _, _)| valid_loss < *b);
-        if improved {
+        if best.as_ref().is_none_or(|(b, _, _)| valid_loss < *b) {
             best = Some((valid_loss, epoch, store.clone()));
-        } else if cfg.patience > 0 && best.as_ref().is_some_and(|(_, e, _)| epoch - e >= cfg.patience) {
+        }
+        if let Some(dir) = &cfg.checkpoint {
+            save_checkpoint(dir, &fingerprint, epoch, steps, &opt, &log, &best, &store, (&order_rng, &aug_rng))?;
+            if abort_after == Some(epoch) {
+                tracing::warn!("S2F_TEST_ABORT_AFTER_EPOCHS: stopping the process after epoch {epoch}");
+                std::process::exit(86);
+            }
+        }
+        if stopped(&log, &best) {
             tracing::info!("early stop after epoch {epoch}: no better validation loss for {} epochs", cfg.patience);
-            break;
         }
     }
     let (_, best_epoch, best_store) = best.ok_or_else(|| Error::InvalidArgument("no epoch ran".into()))?;
     Ok(TrainOutcome { weights: best_store.to_weights()?, log, best_epoch, steps })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn save_checkpoint<B: Backend>(
+    dir: &std::path::Path,
+    fingerprint: &str,
+    epoch: usize,
+    steps: usize,
+    opt: &Optimizer<B>,
+    log: &[EpochLog],
+    best: &Option<(f64, usize, ParamStore<B>)>,
+    store: &ParamStore<B>,
+    rngs: (&rand_chacha::ChaCha8Rng, &rand_chacha::ChaCha8Rng),
+) -> Result<()> {
+    let host = |m: &BTreeMap<String, Tensor<B, 1>>| -> Result<BTreeMap<String, crate::model::weights::Tensor>> {
+        m.iter()
+            .map(|(k, t)| {
+                let v = to_vec(t.clone())?;
+                Ok((k.clone(), crate::model::weights::Tensor::new(vec![v.len()], v)?))
+            })
+            .collect()
+    };
+    let flat = |s: &ParamStore<B>| host(&s.params.iter().map(|(k, p)| (k.clone(), p.value.clone())).collect());
+    let (opt_step, first, second) = opt.state();
+    let mut groups: checkpoint::Groups = BTreeMap::new();
+    groups.insert("p", flat(store)?);
+    groups.insert("m", host(first)?);
+    groups.insert("v", host(second)?);
+    if let Some((_, _, b)) = best {
+        groups.insert("b", flat(b)?);
+    }
+    let state = checkpoint::State {
+        fingerprint: fingerprint.to_string(),
+        epoch,
+        steps,
+        opt_step,
+        log: checkpoint::State::pack_log(log),
+        best: best.as_ref().map(|(l, e, _)| (*l, *e)),
+        rng: (rngs.0.get_word_pos(), rngs.1.get_word_pos()),
+    };
+    checkpoint::save(dir, &state, &groups)
 }
 
 /// Checks the data against the model and maps each modality to the head of the same name.
