@@ -8,7 +8,7 @@ use s2f::train::data::{Dataset, Modality};
 use s2f::train::init::init_weights;
 use s2f::train::loss::Loss;
 use s2f::train::net::ParamStore;
-use s2f::train::optim::{OptimConfig, OptimizerKind, Optimizer};
+use s2f::train::optim::{OptimConfig, Optimizer, OptimizerKind};
 use s2f::train::presets::{preset, PresetSizes};
 use s2f::train::trainer::{make_batch, train_step, TrainConfig};
 

@@ -129,7 +129,8 @@ fn derived_targets(dir: &Path, name: &str, cols: &[(&str, usize, f32)]) -> PathB
     let mut out = format!("# name,{}\n", header.join(","));
     for line in text.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
-        let vals: Vec<String> = cols.iter().map(|&(_, i, k)| (f[i + 1].parse::<f32>().unwrap() * k).to_string()).collect();
+        let vals: Vec<String> =
+            cols.iter().map(|&(_, i, k)| (f[i + 1].parse::<f32>().unwrap() * k).to_string()).collect();
         out += &format!("{},{}\n", f[0], vals.join(","));
     }
     let path = dir.join(format!("{name}.csv"));
@@ -142,8 +143,25 @@ fn train_small(dir: &Path, out: &str, extra: &[&str]) -> PathBuf {
     let (onehot, targets, split) = (dir.join("onehot.npz"), dir.join("targets.csv"), dir.join("split.txt"));
     let out = dir.join(out);
     let mut args = vec![
-        "train", "--arch", "drg-shallow", "--filters", "24", "--kernel", "12", "--onehot", p(&onehot),
-        "--targets", p(&targets), "--split", p(&split), "--batch", "32", "--lr", "0.01", "--out", p(&out),
+        "train",
+        "--arch",
+        "drg-shallow",
+        "--filters",
+        "24",
+        "--kernel",
+        "12",
+        "--onehot",
+        p(&onehot),
+        "--targets",
+        p(&targets),
+        "--split",
+        p(&split),
+        "--batch",
+        "32",
+        "--lr",
+        "0.01",
+        "--out",
+        p(&out),
     ];
     args.extend_from_slice(extra);
     ok(&args);
@@ -163,7 +181,8 @@ fn read_table(path: &Path) -> Vec<Vec<String>> {
 fn drg_shallow_learns_planted_motifs_and_writes_reports() {
     let dir = tempfile::tempdir().unwrap();
     planted(dir.path(), 600, 120, 5);
-    let out = train_small(dir.path(), "model", &["--epochs", "18", "--rc", "--shift", "3", "--warmup", "10", "--clip", "5"]);
+    let out =
+        train_small(dir.path(), "model", &["--epochs", "18", "--rc", "--shift", "3", "--warmup", "10", "--clip", "5"]);
     // The log: one row per epoch, training loss falls.
     let log = read_table(&out.join("training_log.csv"));
     assert!(log.len() >= 5, "{} epochs", log.len());
@@ -234,11 +253,11 @@ fn burn_forward_matches_every_engine_on_every_op() {
     for im2col in [false, true] {
         let want = burn_forward_with(&spec, &weights, &x, im2col);
         for kind in engines() {
-            for h in 0..spec.heads.len() {
+            for (h, w) in want.iter().enumerate() {
                 let mut pr = Predictor::new(&pkg, create(kind, Device::Cpu, &pkg.onnx).unwrap(), h, 2).unwrap();
                 let got = pr.predict(x.view()).unwrap();
-                assert_eq!(got.shape(), want[h].shape());
-                let e = common::excess(got.iter(), want[h].iter(), 1e-4, 1e-4);
+                assert_eq!(got.shape(), w.shape());
+                let e = common::excess(got.iter(), w.iter(), 1e-4, 1e-4);
                 assert!(e <= 0.0, "{kind:?} head {h} im2col={im2col}: exceeds tolerance by {e}");
             }
         }
@@ -259,8 +278,25 @@ fn trained_package_reproduces_burn_predictions_and_seeds_reproduce() {
     // the same weights as the uninterrupted run.
     let out_d = dir.path().join("d");
     let mut cmd: Vec<String> = [
-        "train", "--arch", "drg-shallow", "--filters", "24", "--kernel", "12", "--onehot", p(&onehot), "--targets",
-        p(&targets), "--split", p(&dir.path().join("split.txt")), "--batch", "32", "--lr", "0.01", "--out", p(&out_d),
+        "train",
+        "--arch",
+        "drg-shallow",
+        "--filters",
+        "24",
+        "--kernel",
+        "12",
+        "--onehot",
+        p(&onehot),
+        "--targets",
+        p(&targets),
+        "--split",
+        p(&dir.path().join("split.txt")),
+        "--batch",
+        "32",
+        "--lr",
+        "0.01",
+        "--out",
+        p(&out_d),
     ]
     .iter()
     .map(|s| s.to_string())
@@ -314,8 +350,24 @@ fn fine_tuning_keeps_frozen_layers_bit_identical() {
     let new_targets = derived_targets(dir.path(), "assay", &[("assay", 0, 3.0)]);
     let tuned = dir.path().join("tuned");
     ok(&[
-        "train", "--init", p(&base), "--new-head", "--freeze", "conv1", "--onehot", p(&onehot), "--targets",
-        p(&new_targets), "--split", p(&split), "--epochs", "2", "--lr", "0.01", "--out", p(&tuned),
+        "train",
+        "--init",
+        p(&base),
+        "--new-head",
+        "--freeze",
+        "conv1",
+        "--onehot",
+        p(&onehot),
+        "--targets",
+        p(&new_targets),
+        "--split",
+        p(&split),
+        "--epochs",
+        "2",
+        "--lr",
+        "0.01",
+        "--out",
+        p(&tuned),
     ]);
     let w0 = Weights::read(base.join("model.safetensors")).unwrap();
     let w1 = Weights::read(tuned.join("model.safetensors")).unwrap();
@@ -328,8 +380,22 @@ fn fine_tuning_keeps_frozen_layers_bit_identical() {
     // Adding a head keeps the old one bit-identical when the trunk is frozen.
     let added = dir.path().join("added");
     ok(&[
-        "train", "--init", p(&base), "--add-head", "--freeze", "conv1,targets", "--onehot", p(&onehot), "--targets",
-        p(&new_targets), "--split", p(&split), "--epochs", "1", "--out", p(&added),
+        "train",
+        "--init",
+        p(&base),
+        "--add-head",
+        "--freeze",
+        "conv1,targets",
+        "--onehot",
+        p(&onehot),
+        "--targets",
+        p(&new_targets),
+        "--split",
+        p(&split),
+        "--epochs",
+        "1",
+        "--out",
+        p(&added),
     ]);
     let w2 = Weights::read(added.join("model.safetensors")).unwrap();
     for (k, t) in &w0.tensors {
@@ -340,8 +406,21 @@ fn fine_tuning_keeps_frozen_layers_bit_identical() {
     let kept = dir.path().join("kept");
     let two = derived_targets(dir.path(), "two", &[("motifA", 0, 1.0), ("mixed", 2, 1.0)]);
     ok(&[
-        "train", "--init", p(&base), "--tracks", "motifA,2", "--onehot", p(&onehot), "--targets", p(&two), "--split",
-        p(&split), "--epochs", "1", "--out", p(&kept),
+        "train",
+        "--init",
+        p(&base),
+        "--tracks",
+        "motifA,2",
+        "--onehot",
+        p(&onehot),
+        "--targets",
+        p(&two),
+        "--split",
+        p(&split),
+        "--epochs",
+        "1",
+        "--out",
+        p(&kept),
     ]);
     let w3 = Weights::read(kept.join("model.safetensors")).unwrap();
     assert_ne!(w3.get("conv1.weight").unwrap(), w0.get("conv1.weight").unwrap());
@@ -354,11 +433,12 @@ fn two_target_files_train_two_heads_with_folds_sgd_and_the_best_epoch_kept() {
     let (onehot, targets, _) = planted(dir.path(), 240, 120, 29);
     let assay = derived_targets(dir.path(), "assay", &[("assay", 1, 2.0)]);
     // DRG-style folds that list data points: three folds, fold 0 validates, fold 1 tests.
-    let d = data::from_files(&onehot, &[targets.clone()]).unwrap();
+    let d = data::from_files(&onehot, std::slice::from_ref(&targets)).unwrap();
     let mut folds = String::new();
     for j in 0..3 {
         folds += &format!("# Set_{j}\n");
-        let names: Vec<&str> = d.names.iter().enumerate().filter(|(i, _)| i % 3 == j).map(|(_, n)| n.as_str()).collect();
+        let names: Vec<&str> =
+            d.names.iter().enumerate().filter(|(i, _)| i % 3 == j).map(|(_, n)| n.as_str()).collect();
         folds += &format!("{}\n", names.join(" "));
     }
     let folds_path = dir.path().join("folds.txt");
@@ -366,9 +446,33 @@ fn two_target_files_train_two_heads_with_folds_sgd_and_the_best_epoch_kept() {
     let out = dir.path().join("two");
     let tlist = format!("{},{}", p(&targets), p(&assay));
     ok(&[
-        "train", "--arch", "drg-shallow", "--filters", "8", "--onehot", p(&onehot), "--targets", &tlist, "--folds",
-        p(&folds_path), "--fold", "0", "--optimizer", "sgd", "--lr", "0.005", "--momentum", "0.9", "--epochs", "6",
-        "--patience", "0", "--batch", "16", "--out", p(&out),
+        "train",
+        "--arch",
+        "drg-shallow",
+        "--filters",
+        "8",
+        "--onehot",
+        p(&onehot),
+        "--targets",
+        &tlist,
+        "--folds",
+        p(&folds_path),
+        "--fold",
+        "0",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.005",
+        "--momentum",
+        "0.9",
+        "--epochs",
+        "6",
+        "--patience",
+        "0",
+        "--batch",
+        "16",
+        "--out",
+        p(&out),
     ]);
     let pkg = Package::open(&out).unwrap();
     let spec = pkg.spec.clone().unwrap();
@@ -402,8 +506,25 @@ fn drg_dilated_trains_batch_norm_statistics_that_the_export_uses() {
     let (onehot, targets, split) = planted(dir.path(), 120, 120, 31);
     let out = dir.path().join("dil");
     ok(&[
-        "train", "--arch", "drg-dilated", "--filters", "8", "--blocks", "2", "--onehot", p(&onehot), "--targets",
-        p(&targets), "--split", p(&split), "--epochs", "2", "--batch", "16", "--out", p(&out),
+        "train",
+        "--arch",
+        "drg-dilated",
+        "--filters",
+        "8",
+        "--blocks",
+        "2",
+        "--onehot",
+        p(&onehot),
+        "--targets",
+        p(&targets),
+        "--split",
+        p(&split),
+        "--epochs",
+        "2",
+        "--batch",
+        "16",
+        "--out",
+        p(&out),
     ]);
     let pkg = Package::open(&out).unwrap();
     let w = pkg.weights.as_ref().unwrap();
@@ -432,7 +553,8 @@ fn losses_match_their_formulas() {
     let target = [1.0f32, 0.0, 2.0, 1.0, 2.0, 1.0, 0.0, 3.0];
     let shape = [2, 2, 2];
     let value = |l: Loss| s2f::train::net::to_vec(l.compute(t3(&pred, shape), t3(&target, shape))).unwrap()[0] as f64;
-    let (p64, t64): (Vec<f64>, Vec<f64>) = (pred.iter().map(|&v| v as f64).collect(), target.iter().map(|&v| v as f64).collect());
+    let (p64, t64): (Vec<f64>, Vec<f64>) =
+        (pred.iter().map(|&v| v as f64).collect(), target.iter().map(|&v| v as f64).collect());
     let mse = p64.iter().zip(&t64).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / 8.0;
     assert!((value(Loss::Mse) - mse).abs() < 1e-6);
     let pois = p64.iter().zip(&t64).map(|(a, b)| a - b * (a + 1e-7).ln()).sum::<f64>() / 8.0;
@@ -469,7 +591,8 @@ fn basenji2_preset_is_the_released_architecture() {
     let shapes = |x: &s2f::model::spec::Analysis| x.weights.iter().map(|w| w.shape.clone()).collect::<Vec<_>>();
     assert_eq!(shapes(&a), shapes(&released));
     // Other lengths divisible by 128 keep 128-bp bins and crop 1/16 of them at each end.
-    let small = preset("basenji2", PresetSizes { length: Some(8192), ..Default::default() }, &[("h".into(), 3)]).unwrap();
+    let small =
+        preset("basenji2", PresetSizes { length: Some(8192), ..Default::default() }, &[("h".into(), 3)]).unwrap();
     let g = small.analyze().unwrap().heads[0].1;
     assert_eq!((g.bins, g.bin_size, g.offset), (64 - 8, 128, 4 * 128));
     assert!(preset("basenji2", PresetSizes { length: Some(1000), ..Default::default() }, &[("h".into(), 3)]).is_err());
@@ -506,8 +629,28 @@ fn profile_training_from_genome_windows_and_bigwigs() {
     let out = dir.path().join("prof");
     let bws = format!("{},{}", p(&bw), p(&bw));
     ok(&[
-        "train", "--spec", p(&spec), "--genome", p(&fa), "--bed", p(&bed), "--bigwigs", &bws, "--bin-stat", "sum",
-        "--loss", "multinomial", "--rc", "--epochs", "2", "--batch", "8", "--holdout", "0.2", "--out", p(&out),
+        "train",
+        "--spec",
+        p(&spec),
+        "--genome",
+        p(&fa),
+        "--bed",
+        p(&bed),
+        "--bigwigs",
+        &bws,
+        "--bin-stat",
+        "sum",
+        "--loss",
+        "multinomial",
+        "--rc",
+        "--epochs",
+        "2",
+        "--batch",
+        "8",
+        "--holdout",
+        "0.2",
+        "--out",
+        p(&out),
     ]);
     assert!(Package::open(&out).is_ok());
     // The binning itself: sums of the bigWig over each 32-bp bin of a window.
@@ -533,7 +676,16 @@ fn bad_training_input_gives_clear_errors() {
     let (onehot, targets, split) = planted(dir.path(), 60, 120, 23);
     let out = dir.path().join("x");
     let base = [
-        "train", "--onehot", p(&onehot), "--targets", p(&targets), "--split", p(&split), "--epochs", "1", "--out",
+        "train",
+        "--onehot",
+        p(&onehot),
+        "--targets",
+        p(&targets),
+        "--split",
+        p(&split),
+        "--epochs",
+        "1",
+        "--out",
         p(&out),
     ];
     let with = |extra: &[&'static str]| -> Vec<String> {

@@ -184,7 +184,11 @@ pub fn run(args: Args) -> Result<()> {
             bed: args.bed.clone(),
             stride: args.stride,
             chroms: args.chroms.as_deref().map(super::split_list),
-            bigwigs: args.bigwigs.iter().map(|g| super::split_list(g).into_iter().map(PathBuf::from).collect()).collect(),
+            bigwigs: args
+                .bigwigs
+                .iter()
+                .map(|g| super::split_list(g).into_iter().map(PathBuf::from).collect())
+                .collect(),
             stat: match args.bin_stat {
                 StatArg::Sum => BinStat::Sum,
                 StatArg::Mean => BinStat::Mean,
@@ -217,7 +221,8 @@ pub fn run(args: Args) -> Result<()> {
         im2col: matches!(args.device, TrainDevice::Cpu),
         checkpoint: Some(s2f::train::checkpoint::dir_for(&args.out)),
     };
-    let job = TrainJob { model, data, split, cfg, out: args.out.clone(), cuda: matches!(args.device, TrainDevice::Cuda) };
+    let job =
+        TrainJob { model, data, split, cfg, out: args.out.clone(), cuda: matches!(args.device, TrainDevice::Cuda) };
     let bar = indicatif::ProgressBar::new(args.epochs as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} epoch {pos}/{len} {msg} [{elapsed} < {eta}]")

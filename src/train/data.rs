@@ -138,9 +138,7 @@ pub fn read_targets(path: &Path) -> Result<(Vec<String>, Modality)> {
         let (n, bins, tracks) = match counts.shape[..] {
             [n, t] => (n, 1, t),
             [n, b, t] => (n, b, t),
-            _ => {
-                return Err(Error::malformed(path, "counts", format!("shape {:?} is not (N, tracks)", counts.shape)))
-            }
+            _ => return Err(Error::malformed(path, "counts", format!("shape {:?} is not (N, tracks)", counts.shape))),
         };
         let values = counts.to_f32().ok_or_else(|| Error::malformed(path, "counts", "not a numeric array"))?;
         let names = get("names")
@@ -154,7 +152,12 @@ pub fn read_targets(path: &Path) -> Result<(Vec<String>, Modality)> {
             return Err(Error::malformed(
                 path,
                 "names",
-                format!("{} names and {} track names for counts of shape {:?}", names.len(), track_names.len(), counts.shape),
+                format!(
+                    "{} names and {} track names for counts of shape {:?}",
+                    names.len(),
+                    track_names.len(),
+                    counts.shape
+                ),
             ));
         }
         return Ok((names, Modality { name, tracks: track_names, bins, values }));
@@ -183,7 +186,11 @@ pub fn read_targets(path: &Path) -> Result<(Vec<String>, Modality)> {
         }
         let fields = split(line);
         let Some(h) = &header else {
-            return Err(Error::malformed(path, format!("line {line_no}"), "the first line must be a # header of track names"));
+            return Err(Error::malformed(
+                path,
+                format!("line {line_no}"),
+                "the first line must be a # header of track names",
+            ));
         };
         // The header may or may not name the first (data point) column.
         let tracks = if h.len() + 1 == fields.len() { h.len() } else { h.len().saturating_sub(1) };
@@ -196,13 +203,14 @@ pub fn read_targets(path: &Path) -> Result<(Vec<String>, Modality)> {
         }
         names.push(fields[0].clone());
         for f in &fields[1..] {
-            let v: f32 = f.parse().map_err(|_| {
-                Error::malformed(path, format!("line {line_no}"), format!("{f:?} is not a number"))
-            })?;
+            let v: f32 = f
+                .parse()
+                .map_err(|_| Error::malformed(path, format!("line {line_no}"), format!("{f:?} is not a number")))?;
             values.push(v);
         }
     }
-    let h = header.ok_or_else(|| Error::Empty { path: path.to_path_buf(), what: "no # header of track names".into() })?;
+    let h =
+        header.ok_or_else(|| Error::Empty { path: path.to_path_buf(), what: "no # header of track names".into() })?;
     if names.is_empty() {
         return Err(Error::Empty { path: path.to_path_buf(), what: "no data lines".into() });
     }
@@ -235,7 +243,11 @@ pub fn from_files(onehot: &Path, targets: &[PathBuf]) -> Result<Dataset> {
         )));
     }
     if keep.len() < names.len() {
-        tracing::warn!("{} of {} sequences have no targets in every file and are left out", names.len() - keep.len(), names.len());
+        tracing::warn!(
+            "{} of {} sequences have no targets in every file and are left out",
+            names.len() - keep.len(),
+            names.len()
+        );
     }
     let mut modalities = Vec::new();
     for ((tn, m), lookup) in sets.iter().zip(&lookups) {

@@ -24,11 +24,16 @@ pub enum HeadMode {
 }
 
 fn readout(layers: &mut [Layer]) -> Option<&mut Layer> {
-    let pos = layers.iter().rposition(|l| matches!(l, Layer::Linear { .. } | Layer::Dense { .. } | Layer::Conv1d { .. }))?;
+    let pos =
+        layers.iter().rposition(|l| matches!(l, Layer::Linear { .. } | Layer::Dense { .. } | Layer::Conv1d { .. }))?;
     let after_ok = layers[pos + 1..].iter().all(|l| {
         matches!(
             l,
-            Layer::Activation { .. } | Layer::Crop { .. } | Layer::MaxPool { .. } | Layer::AvgPool { .. } | Layer::Flatten
+            Layer::Activation { .. }
+                | Layer::Crop { .. }
+                | Layer::MaxPool { .. }
+                | Layer::AvgPool { .. }
+                | Layer::Flatten
         )
     });
     if after_ok {
@@ -62,7 +67,9 @@ pub fn select_tracks(spec: &mut ModelSpec, weights: &mut Weights, h: usize, keep
         _ => unreachable!("readout returns weighted layers only"),
     };
     if let Some(&bad) = keep.iter().find(|&&k| k >= *units) {
-        return Err(Error::InvalidArgument(format!("track {bad} is out of range: head {head_name:?} has {units} tracks")));
+        return Err(Error::InvalidArgument(format!(
+            "track {bad} is out of range: head {head_name:?} has {units} tracks"
+        )));
     }
     *units = keep.len();
     for param in ["weight", "bias"] {
@@ -80,11 +87,7 @@ pub fn select_tracks(spec: &mut ModelSpec, weights: &mut Weights, h: usize, keep
     }
     let head = &mut spec.heads[h];
     if !head.tracks.is_empty() {
-        head.tracks = keep
-            .iter()
-            .enumerate()
-            .map(|(i, &k)| Track { index: i, ..head.tracks[k].clone() })
-            .collect();
+        head.tracks = keep.iter().enumerate().map(|(i, &k)| Track { index: i, ..head.tracks[k].clone() }).collect();
     }
     Ok(())
 }
@@ -108,9 +111,10 @@ pub fn resolve_tracks(spec: &ModelSpec, h: usize, selectors: &[String]) -> Resul
 fn clear_names(layers: &mut [Layer]) {
     for l in layers {
         match l {
-            Layer::Conv1d { name, .. } | Layer::BatchNorm { name, .. } | Layer::Dense { name, .. } | Layer::Linear { name, .. } => {
-                *name = None
-            }
+            Layer::Conv1d { name, .. }
+            | Layer::BatchNorm { name, .. }
+            | Layer::Dense { name, .. }
+            | Layer::Linear { name, .. } => *name = None,
             Layer::Residual { layers } | Layer::StrandMax { layers } => clear_names(layers),
             _ => {}
         }

@@ -205,7 +205,9 @@ pub fn run(job: &TrainJob, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<TrainS
         }
     }
     // Keep-mode heads take their target sets in order when names differ.
-    if let (ModelSource::Init { heads: HeadMode::Keep, .. } | ModelSource::Spec(_), Some(d)) = (&job.model, &mut dataset) {
+    if let (ModelSource::Init { heads: HeadMode::Keep, .. } | ModelSource::Spec(_), Some(d)) =
+        (&job.model, &mut dataset)
+    {
         for (i, m) in d.modalities.iter_mut().enumerate() {
             if !spec.heads.iter().any(|h| h.name == m.name) {
                 m.name = spec.heads[i].name.clone();
@@ -225,14 +227,16 @@ pub fn run(job: &TrainJob, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<TrainS
             };
             let mut groups = Vec::new();
             for (i, files) in bigwigs.iter().enumerate() {
-                let name = if matches!(job.model, ModelSource::Spec(_) | ModelSource::Init { heads: HeadMode::Keep, .. }) {
-                    spec.heads.get(i).map(|h| h.name.clone()).unwrap_or_else(|| group_name(i, bigwigs.len()))
-                } else {
-                    group_name(i, bigwigs.len())
-                };
-                let h = spec.heads.iter().position(|h| h.name == name).ok_or_else(|| {
-                    Error::InvalidArgument(format!("no head {name:?} for bigWig group {}", i + 1))
-                })?;
+                let name =
+                    if matches!(job.model, ModelSource::Spec(_) | ModelSource::Init { heads: HeadMode::Keep, .. }) {
+                        spec.heads.get(i).map(|h| h.name.clone()).unwrap_or_else(|| group_name(i, bigwigs.len()))
+                    } else {
+                        group_name(i, bigwigs.len())
+                    };
+                let h =
+                    spec.heads.iter().position(|h| h.name == name).ok_or_else(|| {
+                        Error::InvalidArgument(format!("no head {name:?} for bigWig group {}", i + 1))
+                    })?;
                 groups.push(BigwigGroup { name, files: files.clone(), geometry: analysis.heads[h].1 });
             }
             data::from_genome(&mut fa, &windows, len as usize, spec.input.n_value, &groups, *stat)?
@@ -325,16 +329,19 @@ fn finish<B: Backend>(
         DataSource::Files { onehot, targets } => {
             std::iter::once(onehot).chain(targets).map(|p| p.display().to_string()).collect()
         }
-        DataSource::Genome { fasta, bed, bigwigs, .. } => std::iter::once(fasta)
-            .chain(bed)
-            .chain(bigwigs.iter().flatten())
-            .map(|p| p.display().to_string())
-            .collect(),
+        DataSource::Genome { fasta, bed, bigwigs, .. } => {
+            std::iter::once(fasta).chain(bed).chain(bigwigs.iter().flatten()).map(|p| p.display().to_string()).collect()
+        }
     };
     spec.source = Some(Source { format: "s2f-train".into(), files, sha256: vec![], notes });
     Package::write(&job.out, &spec, &outcome.weights, EmitOptions::default())?;
     report::write_log(&job.out.join("training_log.csv"), &outcome.log)?;
-    report::plot_losses(&job.out.join("loss_curve.png"), &outcome.log, outcome.best_epoch, &format!("{} — training", spec.name))?;
+    report::plot_losses(
+        &job.out.join("loss_curve.png"),
+        &outcome.log,
+        outcome.best_epoch,
+        &format!("{} — training", spec.name),
+    )?;
     // Correlations with the kept weights.
     let store = ParamStore::<B>::from_weights(&outcome.weights, device);
     let heads = head_map(&spec, dataset)?;
@@ -353,10 +360,22 @@ fn finish<B: Backend>(
             let shape = [idx.len(), m.bins, m.tracks.len()];
             for (t, r) in per_track_pearson(&preds[h], &y, shape).into_iter().enumerate() {
                 all.push(r);
-                track_rows.push(CorrRow { set: label, head: m.name.clone(), name: m.tracks[t].clone(), r, n: idx.len() * m.bins });
+                track_rows.push(CorrRow {
+                    set: label,
+                    head: m.name.clone(),
+                    name: m.tracks[t].clone(),
+                    r,
+                    n: idx.len() * m.bins,
+                });
             }
             for (i, r) in per_point_pearson(&preds[h], &y, shape).into_iter().enumerate() {
-                point_rows.push(CorrRow { set: label, head: m.name.clone(), name: dataset.names[idx[i]].clone(), r, n: m.width() });
+                point_rows.push(CorrRow {
+                    set: label,
+                    head: m.name.clone(),
+                    name: dataset.names[idx[i]].clone(),
+                    r,
+                    n: m.width(),
+                });
             }
         }
         let finite: Vec<f64> = all.into_iter().filter(|r| r.is_finite()).collect();

@@ -41,9 +41,9 @@ impl Loss {
             "corr-mse" if (0.0..=1.0).contains(&corr_weight) => Ok(Loss::CorrMse(corr_weight)),
             "corr-mse" => Err(Error::InvalidArgument(format!("correlation weight {corr_weight} is not in [0, 1]"))),
             "multinomial" => Ok(Loss::Multinomial),
-            other => Err(Error::InvalidArgument(format!(
-                "unknown loss {other:?} (mse, poisson, corr-mse, multinomial)"
-            ))),
+            other => {
+                Err(Error::InvalidArgument(format!("unknown loss {other:?} (mse, poisson, corr-mse, multinomial)")))
+            }
         }
     }
 

@@ -383,7 +383,10 @@ pub fn head_is_positive(layers: &[Layer]) -> bool {
     for l in layers.iter().rev() {
         match l {
             Layer::Activation { function } => {
-                return matches!(function, Activation::Softplus | Activation::Exp | Activation::Sigmoid | Activation::Relu)
+                return matches!(
+                    function,
+                    Activation::Softplus | Activation::Exp | Activation::Sigmoid | Activation::Relu
+                )
             }
             Layer::Crop { .. } | Layer::Flatten | Layer::MaxPool { .. } | Layer::AvgPool { .. } => continue,
             _ => return false,

@@ -61,12 +61,15 @@ pub struct OptimConfig {
     pub clip: Option<f32>,
 }
 
+/// Per-weight optimiser moments (flat), by weight name.
+pub type Moments<B> = BTreeMap<String, Tensor<B, 1>>;
+
 /// Optimiser state.
 pub struct Optimizer<B: Backend> {
     cfg: OptimConfig,
     step: usize,
-    first: BTreeMap<String, Tensor<B, 1>>,
-    second: BTreeMap<String, Tensor<B, 1>>,
+    first: Moments<B>,
+    second: Moments<B>,
 }
 
 impl<B: Backend> Optimizer<B> {
@@ -76,12 +79,12 @@ impl<B: Backend> Optimizer<B> {
     }
 
     /// Steps taken and the first and second moments by weight name (flat), for checkpoints.
-    pub fn state(&self) -> (usize, &BTreeMap<String, Tensor<B, 1>>, &BTreeMap<String, Tensor<B, 1>>) {
+    pub fn state(&self) -> (usize, &Moments<B>, &Moments<B>) {
         (self.step, &self.first, &self.second)
     }
 
     /// Restores what [`Optimizer::state`] gave.
-    pub fn restore(&mut self, step: usize, first: BTreeMap<String, Tensor<B, 1>>, second: BTreeMap<String, Tensor<B, 1>>) {
+    pub fn restore(&mut self, step: usize, first: Moments<B>, second: Moments<B>) {
         self.step = step;
         self.first = first;
         self.second = second;

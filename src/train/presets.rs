@@ -17,9 +17,7 @@
 use serde_json::json;
 
 use crate::error::{Error, Result};
-use crate::model::spec::{
-    Activation, Head, InputSpec, Layer, ModelSpec, Padding, PoolPad, Source, FORMAT, VERSION,
-};
+use crate::model::spec::{Activation, Head, InputSpec, Layer, ModelSpec, Padding, PoolPad, Source, FORMAT, VERSION};
 
 /// Size settings; `None` takes the preset's default.
 #[derive(Debug, Clone, Copy, Default)]
@@ -121,7 +119,12 @@ fn drg(sizes: PresetSizes, heads: &[(String, usize)], blocks: usize) -> Result<M
         } else {
             format!("DRG shallow CNN ({filters} kernels of {kernel}), trained with s2f")
         },
-        input: InputSpec { length: length as u64, n_value: 0.25, layout: Default::default(), onnx_name: "sequence".into() },
+        input: InputSpec {
+            length: length as u64,
+            n_value: 0.25,
+            layout: Default::default(),
+            onnx_name: "sequence".into(),
+        },
         trunk,
         heads,
         source: None,
@@ -130,7 +133,7 @@ fn drg(sizes: PresetSizes, heads: &[(String, usize)], blocks: usize) -> Result<M
 
 fn basenji2(sizes: PresetSizes, heads: &[(String, usize)]) -> Result<ModelSpec> {
     let length = sizes.length.unwrap_or(131_072);
-    if length % 128 != 0 || length < 128 * 32 {
+    if !length.is_multiple_of(128) || length < 128 * 32 {
         return Err(Error::InvalidArgument(format!(
             "basenji2 needs an input length divisible by 128 and at least 4096 bp, not {length}"
         )));

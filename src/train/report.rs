@@ -71,11 +71,7 @@ pub fn plot_losses(path: &Path, log: &[EpochLog], best_epoch: usize, title: &str
     let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
         let root = BitMapBackend::new(&tmp, (900, 560)).into_drawing_area();
         root.fill(&WHITE)?;
-        let vals: Vec<f64> = log
-            .iter()
-            .flat_map(|r| [r.train_loss, r.valid_loss])
-            .filter(|v| v.is_finite())
-            .collect();
+        let vals: Vec<f64> = log.iter().flat_map(|r| [r.train_loss, r.valid_loss]).filter(|v| v.is_finite()).collect();
         let (lo, hi) = vals.iter().fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
         let (lo, hi) = if vals.is_empty() { (0.0, 1.0) } else { (lo, hi) };
         let span = (hi - lo).abs().max(1e-12);

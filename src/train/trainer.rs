@@ -18,8 +18,8 @@ use rand::Rng;
 use crate::error::{Error, Result};
 use crate::model::spec::ModelSpec;
 use crate::model::weights::Weights;
-use crate::train::data::{Dataset, Set};
 use crate::train::checkpoint;
+use crate::train::data::{Dataset, Set};
 use crate::train::init::stream;
 use crate::train::loss::Loss;
 use crate::train::net::{to_vec, Interpreter, ParamKind, ParamStore};
@@ -165,7 +165,11 @@ pub fn train<B: Backend>(
         init.len_values(),
         init.tensors.iter().next().map(|(k, t)| (k, t.data.iter().take(8).map(|v| v.to_bits()).collect::<Vec<_>>())),
         (train_idx.len(), valid_idx.len(), data.names.first(), data.names.last()),
-        data.modalities.iter().map(|m| format!("{}:{}x{}", m.name, m.bins, m.tracks.len())).collect::<Vec<_>>().join(",")
+        data.modalities
+            .iter()
+            .map(|m| format!("{}:{}x{}", m.name, m.bins, m.tracks.len()))
+            .collect::<Vec<_>>()
+            .join(",")
     ));
     if let Some(dir) = &cfg.checkpoint {
         if let Some((state, mut groups)) = checkpoint::load(dir)? {
@@ -176,15 +180,16 @@ pub fn train<B: Backend>(
                     dir.display()
                 )));
             }
-            let upload = |g: Option<BTreeMap<String, crate::model::weights::Tensor>>| -> BTreeMap<String, Tensor<B, 1>> {
-                g.unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, t)| {
-                        let n = t.data.len();
-                        (k, Tensor::from_data(TensorData::new(t.data, [n]), device))
-                    })
-                    .collect()
-            };
+            let upload =
+                |g: Option<BTreeMap<String, crate::model::weights::Tensor>>| -> BTreeMap<String, Tensor<B, 1>> {
+                    g.unwrap_or_default()
+                        .into_iter()
+                        .map(|(k, t)| {
+                            let n = t.data.len();
+                            (k, Tensor::from_data(TensorData::new(t.data, [n]), device))
+                        })
+                        .collect()
+                };
             let restore = |store: &mut ParamStore<B>, g: BTreeMap<String, Tensor<B, 1>>| {
                 for (k, v) in g {
                     if let Some(p) = store.params.get_mut(&k) {
@@ -503,8 +508,14 @@ fn evaluate<B: Backend>(
         let w = m.width();
         for start in (0..idx.len()).step_by(cfg.batch) {
             let end = (start + cfg.batch).min(idx.len());
-            let pt = Tensor::<B, 3>::from_data(TensorData::new(p[start * w..end * w].to_vec(), [end - start, m.bins, t]), device);
-            let yt = Tensor::<B, 3>::from_data(TensorData::new(y[start * w..end * w].to_vec(), [end - start, m.bins, t]), device);
+            let pt = Tensor::<B, 3>::from_data(
+                TensorData::new(p[start * w..end * w].to_vec(), [end - start, m.bins, t]),
+                device,
+            );
+            let yt = Tensor::<B, 3>::from_data(
+                TensorData::new(y[start * w..end * w].to_vec(), [end - start, m.bins, t]),
+                device,
+            );
             loss += to_vec(cfg.loss.compute(pt, yt))?[0] as f64 * (end - start) as f64 / idx.len() as f64;
         }
         rs.extend(per_track_pearson(p, &y, shape));
