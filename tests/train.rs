@@ -138,34 +138,47 @@ fn derived_targets(dir: &Path, name: &str, cols: &[(&str, usize, f32)]) -> PathB
     path
 }
 
+/// `s2f train` on the planted one-hot data of `dir` with target files `targets`, writing `out`.
+fn planted_args(dir: &Path, targets: &str, out: &Path, extra: &[&str]) -> Vec<String> {
+    let onehot = dir.join("onehot.npz");
+    let files = ["train", "--onehot", p(&onehot), "--targets", targets, "--out", p(out)];
+    files.iter().chain(extra).map(|s| s.to_string()).collect()
+}
+
+/// The command line that trains the small DRG-shallow model on the planted data in `dir`.
+fn small_args(dir: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let (targets, split) = (dir.join("targets.csv"), dir.join("split.txt"));
+    let fixed = ["--arch", "drg-shallow", "--filters", "24", "--kernel", "12", "--batch", "32", "--lr", "0.01"];
+    let rest: Vec<&str> = fixed.iter().chain(&["--split", p(&split)]).chain(extra).copied().collect();
+    planted_args(dir, p(&targets), out, &rest)
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
 /// Trains the small DRG-shallow model on planted data; returns the output folder.
 fn train_small(dir: &Path, out: &str, extra: &[&str]) -> PathBuf {
-    let (onehot, targets, split) = (dir.join("onehot.npz"), dir.join("targets.csv"), dir.join("split.txt"));
     let out = dir.join(out);
-    let mut args = vec![
-        "train",
-        "--arch",
-        "drg-shallow",
-        "--filters",
-        "24",
-        "--kernel",
-        "12",
-        "--onehot",
-        p(&onehot),
-        "--targets",
-        p(&targets),
-        "--split",
-        p(&split),
-        "--batch",
-        "32",
-        "--lr",
-        "0.01",
-        "--out",
-        p(&out),
-    ];
-    args.extend_from_slice(extra);
-    ok(&args);
+    ok(&strs(&small_args(dir, &out, extra)));
     out
+}
+
+/// Fine-tunes the package `base` on the planted one-hot data of `dir` with `targets`.
+fn fine_tune(dir: &Path, base: &Path, targets: &Path, out: &Path, extra: &[&str]) {
+    let split = dir.join("split.txt");
+    let rest: Vec<&str> = ["--init", p(base), "--split", p(&split)].iter().chain(extra).copied().collect();
+    ok(&strs(&planted_args(dir, p(targets), out, &rest)));
+}
+
+/// Runs `s2f` with the test hook that stops the process after `epochs` epochs; asserts it stopped.
+fn stop_after(cmd: &[String], epochs: usize) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_s2f"))
+        .args(cmd)
+        .env("S2F_TEST_ABORT_AFTER_EPOCHS", epochs.to_string())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the run was not stopped");
 }
 
 fn read_table(path: &Path) -> Vec<Vec<String>> {
@@ -277,54 +290,20 @@ fn trained_package_reproduces_burn_predictions_and_seeds_reproduce() {
     // A run stopped after epoch 2 and started again resumes from its checkpoint and ends with
     // the same weights as the uninterrupted run.
     let out_d = dir.path().join("d");
-    let mut cmd: Vec<String> = [
-        "train",
-        "--arch",
-        "drg-shallow",
-        "--filters",
-        "24",
-        "--kernel",
-        "12",
-        "--onehot",
-        p(&onehot),
-        "--targets",
-        p(&targets),
-        "--split",
-        p(&dir.path().join("split.txt")),
-        "--batch",
-        "32",
-        "--lr",
-        "0.01",
-        "--out",
-        p(&out_d),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    cmd.extend(args.iter().map(|s| s.to_string()));
-    let crashed = std::process::Command::new(env!("CARGO_BIN_EXE_s2f"))
-        .args(&cmd)
-        .env("S2F_TEST_ABORT_AFTER_EPOCHS", "2")
-        .output()
-        .unwrap();
-    assert!(!crashed.status.success());
+    let cmd = small_args(dir.path(), &out_d, &args);
+    stop_after(&cmd, 2);
     assert!(out_d.join(".s2f-checkpoint/state.json").is_file());
     assert!(!out_d.join("model.safetensors").exists());
-    ok(&cmd.iter().map(String::as_str).collect::<Vec<_>>());
+    ok(&strs(&cmd));
     assert_eq!(bytes(&out_d), bytes(&a), "resumed run differs from the uninterrupted one");
     assert!(!out_d.join(".s2f-checkpoint").exists(), "checkpoint removed after a finished run");
     let log = read_table(&out_d.join("training_log.csv"));
     assert_eq!(log.len(), 3, "log rows from before and after the restart");
     // Another command on the same folder refuses the stale checkpoint.
-    let crashed = std::process::Command::new(env!("CARGO_BIN_EXE_s2f"))
-        .args(&cmd)
-        .env("S2F_TEST_ABORT_AFTER_EPOCHS", "1")
-        .output()
-        .unwrap();
-    assert!(!crashed.status.success());
+    stop_after(&cmd, 1);
     let mut other = cmd.clone();
     other.extend(["--shift".to_string(), "2".to_string()]);
-    fails(&other.iter().map(String::as_str).collect::<Vec<_>>(), &["checkpoint of a different training run"]);
+    fails(&strs(&other), &["checkpoint of a different training run"]);
     assert_ne!(bytes(&a), bytes(&c), "another seed, other weights");
     assert_eq!(std::fs::read(a.join("model.onnx")).unwrap(), std::fs::read(b.join("model.onnx")).unwrap());
     // The exported ONNX gives burn's predictions on every engine.
@@ -344,31 +323,18 @@ fn trained_package_reproduces_burn_predictions_and_seeds_reproduce() {
 #[test]
 fn fine_tuning_keeps_frozen_layers_bit_identical() {
     let dir = tempfile::tempdir().unwrap();
-    let (onehot, _, split) = planted(dir.path(), 200, 120, 17);
+    planted(dir.path(), 200, 120, 17);
     let base = train_small(dir.path(), "base", &["--epochs", "2"]);
     // New assay: one track, from a target file with another name.
     let new_targets = derived_targets(dir.path(), "assay", &[("assay", 0, 3.0)]);
     let tuned = dir.path().join("tuned");
-    ok(&[
-        "train",
-        "--init",
-        p(&base),
-        "--new-head",
-        "--freeze",
-        "conv1",
-        "--onehot",
-        p(&onehot),
-        "--targets",
-        p(&new_targets),
-        "--split",
-        p(&split),
-        "--epochs",
-        "2",
-        "--lr",
-        "0.01",
-        "--out",
-        p(&tuned),
-    ]);
+    fine_tune(
+        dir.path(),
+        &base,
+        &new_targets,
+        &tuned,
+        &["--new-head", "--freeze", "conv1", "--epochs", "2", "--lr", "0.01"],
+    );
     let w0 = Weights::read(base.join("model.safetensors")).unwrap();
     let w1 = Weights::read(tuned.join("model.safetensors")).unwrap();
     assert_eq!(w0.get("conv1.weight").unwrap(), w1.get("conv1.weight").unwrap(), "frozen layer changed");
@@ -379,24 +345,7 @@ fn fine_tuning_keeps_frozen_layers_bit_identical() {
     assert!(w1.tensors.keys().all(|k| !k.starts_with("targets.")), "old head weights dropped");
     // Adding a head keeps the old one bit-identical when the trunk is frozen.
     let added = dir.path().join("added");
-    ok(&[
-        "train",
-        "--init",
-        p(&base),
-        "--add-head",
-        "--freeze",
-        "conv1,targets",
-        "--onehot",
-        p(&onehot),
-        "--targets",
-        p(&new_targets),
-        "--split",
-        p(&split),
-        "--epochs",
-        "1",
-        "--out",
-        p(&added),
-    ]);
+    fine_tune(dir.path(), &base, &new_targets, &added, &["--add-head", "--freeze", "conv1,targets", "--epochs", "1"]);
     let w2 = Weights::read(added.join("model.safetensors")).unwrap();
     for (k, t) in &w0.tensors {
         assert_eq!(w2.get(k).unwrap(), t, "{k} changed");
@@ -405,23 +354,7 @@ fn fine_tuning_keeps_frozen_layers_bit_identical() {
     // Keeping two of the three tracks and training without freezing changes the trunk.
     let kept = dir.path().join("kept");
     let two = derived_targets(dir.path(), "two", &[("motifA", 0, 1.0), ("mixed", 2, 1.0)]);
-    ok(&[
-        "train",
-        "--init",
-        p(&base),
-        "--tracks",
-        "motifA,2",
-        "--onehot",
-        p(&onehot),
-        "--targets",
-        p(&two),
-        "--split",
-        p(&split),
-        "--epochs",
-        "1",
-        "--out",
-        p(&kept),
-    ]);
+    fine_tune(dir.path(), &base, &two, &kept, &["--tracks", "motifA,2", "--epochs", "1"]);
     let w3 = Weights::read(kept.join("model.safetensors")).unwrap();
     assert_ne!(w3.get("conv1.weight").unwrap(), w0.get("conv1.weight").unwrap());
     assert_eq!(w3.get("targets.linear.weight").unwrap().shape[0], 2);
@@ -445,16 +378,11 @@ fn two_target_files_train_two_heads_with_folds_sgd_and_the_best_epoch_kept() {
     std::fs::write(&folds_path, folds).unwrap();
     let out = dir.path().join("two");
     let tlist = format!("{},{}", p(&targets), p(&assay));
-    ok(&[
-        "train",
+    let settings = [
         "--arch",
         "drg-shallow",
         "--filters",
         "8",
-        "--onehot",
-        p(&onehot),
-        "--targets",
-        &tlist,
         "--folds",
         p(&folds_path),
         "--fold",
@@ -471,9 +399,8 @@ fn two_target_files_train_two_heads_with_folds_sgd_and_the_best_epoch_kept() {
         "0",
         "--batch",
         "16",
-        "--out",
-        p(&out),
-    ]);
+    ];
+    ok(&strs(&planted_args(dir.path(), &tlist, &out, &settings)));
     let pkg = Package::open(&out).unwrap();
     let spec = pkg.spec.clone().unwrap();
     let heads: Vec<(&str, usize)> = spec.heads.iter().map(|h| (h.name.as_str(), h.tracks.len())).collect();
@@ -505,27 +432,10 @@ fn drg_dilated_trains_batch_norm_statistics_that_the_export_uses() {
     let dir = tempfile::tempdir().unwrap();
     let (onehot, targets, split) = planted(dir.path(), 120, 120, 31);
     let out = dir.path().join("dil");
-    ok(&[
-        "train",
-        "--arch",
-        "drg-dilated",
-        "--filters",
-        "8",
-        "--blocks",
-        "2",
-        "--onehot",
-        p(&onehot),
-        "--targets",
-        p(&targets),
-        "--split",
-        p(&split),
-        "--epochs",
-        "2",
-        "--batch",
-        "16",
-        "--out",
-        p(&out),
-    ]);
+    let settings = ["--arch", "drg-dilated", "--filters", "8", "--blocks", "2", "--epochs", "2", "--batch", "16"];
+    let split_args = ["--split", p(&split)];
+    let all: Vec<&str> = settings.iter().chain(&split_args).copied().collect();
+    ok(&strs(&planted_args(dir.path(), p(&targets), &out, &all)));
     let pkg = Package::open(&out).unwrap();
     let w = pkg.weights.as_ref().unwrap();
     // Running statistics moved away from their initial 0 / 1.
