@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use crate::converters::torch::{map_state_dict, read_state_dict};
 use crate::converters::{source, Converted};
 use crate::error::{Error, Result};
+use crate::model::ops::*;
 use crate::model::spec::{Activation, Head, InputSpec, Layer, ModelSpec, Padding, PoolPad, FORMAT, VERSION};
 
 /// Parses `model_params.dat` (`key : value` lines).
@@ -122,17 +123,17 @@ pub fn convert(pth: &Path, params_path: &Path) -> Result<Converted> {
     if int("pooling_steps")? != size {
         return Err(Error::malformed(params_path, "pooling_steps", "pooling_steps must equal pooling_size"));
     }
-    let conv = Layer::Conv1d {
+    let conv = Layer::Conv1d(Conv1d {
         name: Some("convolutions.conv1d".into()),
         filters: num_kernels,
         kernel: l_kernels,
         dilation: 1,
         bias: flag("kernel_bias"),
         padding: Padding::Same,
-    };
+    });
     let mut trunk = Vec::new();
     if shift > 0 {
-        trunk.push(Layer::Pad { left: shift, right: shift, value: 0.25 });
+        trunk.push(Layer::Pad(Pad { left: shift, right: shift, value: 0.25 }));
     }
     if flag("reverse_complement") {
         if get("complement_pool") != Some("max") {
@@ -142,19 +143,23 @@ pub fn convert(pth: &Path, params_path: &Path) -> Result<Converted> {
                 format!("{:?} is not supported (max)", get("complement_pool")),
             ));
         }
-        trunk.push(Layer::StrandMax { layers: vec![conv] });
+        trunk.push(Layer::StrandMax(StrandMax { layers: vec![conv] }));
     } else {
         trunk.push(conv);
     }
-    trunk.push(Layer::Activation { function: act });
+    trunk.push(Layer::Activation(ActivationLayer { function: act }));
     let conv_len = l_seqs + 2 * shift;
     let total_pad = conv_len.div_ceil(size) * size - conv_len;
     let side = total_pad.div_ceil(2);
-    trunk.push(Layer::WeightedPool { size, pad_left: side, pad_right: side, pad_value: PoolPad::Min });
-    trunk.push(Layer::Flatten);
+    trunk.push(Layer::WeightedPool(WeightedPool { size, pad_left: side, pad_right: side, pad_value: PoolPad::Min }));
+    trunk.push(Layer::Flatten(Flatten {}));
     let heads = vec![Head {
         name: "predictions".into(),
-        layers: vec![Layer::Linear { name: Some("classifier.classifier.Linear".into()), units: n_classes, bias: true }],
+        layers: vec![Layer::Linear(Linear {
+            name: Some("classifier.classifier.Linear".into()),
+            units: n_classes,
+            bias: true,
+        })],
         tracks: vec![],
         geometry: None,
     }];

@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use crate::converters::{source, Converted};
 use crate::error::{Error, Result};
+use crate::model::ops::*;
 use crate::model::spec::{Activation, Head, InputSpec, Layer, ModelSpec, Padding, FORMAT, VERSION};
 use crate::model::weights::{Tensor, Weights};
 
@@ -183,24 +184,26 @@ pub fn ft_s2a(pt: &Path, config: &Path) -> Result<Converted> {
     }
     let seq_len = cfg.get("seq_len").and_then(Value::as_u64).unwrap_or(1024 * (1u64 << (n_conv + 1)));
     let crop = cfg.get("crop_bins_each_side").and_then(Value::as_u64).unwrap_or(64) as usize;
-    let gelu = || Layer::Activation { function: Activation::GeluErf };
-    let conv = |name: &str, k: &[usize], d: usize| Layer::Conv1d {
-        name: Some(name.into()),
-        filters: k[0],
-        kernel: k[2],
-        dilation: d,
-        bias: true,
-        padding: Padding::Same,
+    let gelu = || Layer::Activation(ActivationLayer { function: Activation::GeluErf });
+    let conv = |name: &str, k: &[usize], d: usize| {
+        Layer::Conv1d(Conv1d {
+            name: Some(name.into()),
+            filters: k[0],
+            kernel: k[2],
+            dilation: d,
+            bias: true,
+            padding: Padding::Same,
+        })
     };
-    let bn = |name: &str| Layer::BatchNorm { name: Some(name.into()), eps: 1e-5 };
+    let bn = |name: &str| Layer::BatchNorm(BatchNorm { name: Some(name.into()), eps: 1e-5 });
     let mut trunk = Vec::new();
     let stem = "conv_stem.conv_stem.0";
     trunk.push(conv(&format!("{stem}.0"), shape(&sd, &format!("{stem}.0.weight"), pt)?, 1));
-    trunk.extend([bn(&format!("{stem}.1")), gelu(), Layer::MaxPool { size: 2 }]);
+    trunk.extend([bn(&format!("{stem}.1")), gelu(), Layer::MaxPool(MaxPool { size: 2 })]);
     for j in 0..n_conv {
         let p = format!("conv_layers.conv_layers.{j}");
         trunk.push(conv(&format!("{p}.0"), shape(&sd, &format!("{p}.0.weight"), pt)?, 1));
-        trunk.extend([bn(&format!("{p}.1")), gelu(), Layer::MaxPool { size: 2 }]);
+        trunk.extend([bn(&format!("{p}.1")), gelu(), Layer::MaxPool(MaxPool { size: 2 })]);
     }
     for (i, d) in dilations.iter().enumerate() {
         let p = format!("dilated_layers.dilated_layers.{i}");
@@ -214,12 +217,12 @@ pub fn ft_s2a(pt: &Path, config: &Path) -> Result<Converted> {
         if residual_gelu_inside {
             body.push(gelu());
         }
-        trunk.push(Layer::Residual { layers: body });
+        trunk.push(Layer::Residual(Residual { layers: body }));
         if !residual_gelu_inside {
             trunk.push(gelu());
         }
     }
-    trunk.push(Layer::Crop { left: crop, right: crop });
+    trunk.push(Layer::Crop(Crop { left: crop, right: crop }));
     trunk.push(conv("final_layers.conv.0.0", shape(&sd, "final_layers.conv.0.0.weight", pt)?, 1));
     trunk.extend([bn("final_layers.conv.0.1"), gelu()]);
     let mut head_names: Vec<String> = sd
@@ -241,8 +244,8 @@ pub fn ft_s2a(pt: &Path, config: &Path) -> Result<Converted> {
             Ok(Head {
                 name: h.clone(),
                 layers: vec![
-                    Layer::Dense { name: Some(format!("output_heads.heads.{h}.0")), units: w[0], bias: true },
-                    Layer::Activation { function: Activation::Softplus },
+                    Layer::Dense(Dense { name: Some(format!("output_heads.heads.{h}.0")), units: w[0], bias: true }),
+                    Layer::Activation(ActivationLayer { function: Activation::Softplus }),
                 ],
                 tracks: vec![],
                 geometry: None,

@@ -8,6 +8,7 @@ use common::{engines, every_op_spec};
 use ndarray::Array3;
 use s2f::engine::{create, Device, Predictor};
 use s2f::model::onnx::{emit, EmitOptions};
+use s2f::model::ops::*;
 use s2f::model::spec::{Activation, Layer, Padding, PoolPad};
 use s2f::model::{Package, Weights};
 
@@ -61,7 +62,7 @@ fn reference(layers: &[Layer], ws: &Weights, path: &str, mut v: V) -> V {
         let p = format!("{path}.{i}");
         let prefix = |name: &Option<String>| name.clone().unwrap_or(p.clone());
         v = match (layer, v) {
-            (Layer::Conv1d { name, filters, kernel, dilation, bias, padding }, V::Seq(x)) => {
+            (Layer::Conv1d(Conv1d { name, filters, kernel, dilation, bias, padding }), V::Seq(x)) => {
                 let wt = w(ws, &format!("{}.weight", prefix(name)));
                 let b = if *bias { w(ws, &format!("{}.bias", prefix(name))) } else { vec![0.0; *filters] };
                 let (c, l) = (x.len(), x[0].len());
@@ -90,7 +91,7 @@ fn reference(layers: &[Layer], ws: &Weights, path: &str, mut v: V) -> V {
                     .collect();
                 V::Seq(y)
             }
-            (Layer::BatchNorm { name, eps }, V::Seq(x)) => {
+            (Layer::BatchNorm(BatchNorm { name, eps }), V::Seq(x)) => {
                 let pre = prefix(name);
                 let (g, b, m, var) = (
                     w(ws, &format!("{pre}.gamma")),
@@ -107,21 +108,23 @@ fn reference(layers: &[Layer], ws: &Weights, path: &str, mut v: V) -> V {
                         .collect(),
                 )
             }
-            (Layer::Activation { function }, V::Seq(x)) => {
+            (Layer::Activation(ActivationLayer { function }), V::Seq(x)) => {
                 V::Seq(x.iter().map(|r| r.iter().map(|&v| act(*function, v)).collect()).collect())
             }
-            (Layer::Activation { function }, V::Flat(x)) => V::Flat(x.iter().map(|&v| act(*function, v)).collect()),
-            (Layer::MaxPool { size }, V::Seq(x)) => V::Seq(
+            (Layer::Activation(ActivationLayer { function }), V::Flat(x)) => {
+                V::Flat(x.iter().map(|&v| act(*function, v)).collect())
+            }
+            (Layer::MaxPool(MaxPool { size }), V::Seq(x)) => V::Seq(
                 x.iter()
                     .map(|r| r.chunks_exact(*size).map(|c| c.iter().cloned().fold(f64::MIN, f64::max)).collect())
                     .collect(),
             ),
-            (Layer::AvgPool { size }, V::Seq(x)) => V::Seq(
+            (Layer::AvgPool(AvgPool { size }), V::Seq(x)) => V::Seq(
                 x.iter()
                     .map(|r| r.chunks_exact(*size).map(|c| c.iter().sum::<f64>() / *size as f64).collect())
                     .collect(),
             ),
-            (Layer::WeightedPool { size, pad_left, pad_right, pad_value }, V::Seq(x)) => {
+            (Layer::WeightedPool(WeightedPool { size, pad_left, pad_right, pad_value }), V::Seq(x)) => {
                 let pv = match pad_value {
                     PoolPad::Min => x.iter().flatten().cloned().fold(f64::MAX, f64::min),
                     PoolPad::Value(v) => *v as f64,
@@ -144,10 +147,10 @@ fn reference(layers: &[Layer], ws: &Weights, path: &str, mut v: V) -> V {
                         .collect(),
                 )
             }
-            (Layer::Crop { left, right }, V::Seq(x)) => {
+            (Layer::Crop(Crop { left, right }), V::Seq(x)) => {
                 V::Seq(x.iter().map(|r| r[*left..r.len() - right].to_vec()).collect())
             }
-            (Layer::Pad { left, right, value }, V::Seq(x)) => V::Seq(
+            (Layer::Pad(Pad { left, right, value }), V::Seq(x)) => V::Seq(
                 x.iter()
                     .map(|r| {
                         let mut v = vec![*value as f64; *left];
@@ -157,11 +160,11 @@ fn reference(layers: &[Layer], ws: &Weights, path: &str, mut v: V) -> V {
                     })
                     .collect(),
             ),
-            (Layer::Residual { layers }, V::Seq(x)) => {
+            (Layer::Residual(Residual { layers }), V::Seq(x)) => {
                 let V::Seq(y) = reference(layers, ws, &p, V::Seq(x.clone())) else { panic!() };
                 V::Seq(x.iter().zip(&y).map(|(a, b)| a.iter().zip(b).map(|(u, v)| u + v).collect()).collect())
             }
-            (Layer::StrandMax { layers }, V::Seq(x)) => {
+            (Layer::StrandMax(StrandMax { layers }), V::Seq(x)) => {
                 let rc: T = x.iter().rev().map(|r| r.iter().rev().cloned().collect()).collect();
                 let V::Seq(f) = reference(layers, ws, &p, V::Seq(x)) else { panic!() };
                 let V::Seq(r) = reference(layers, ws, &p, V::Seq(rc)) else { panic!() };
@@ -172,7 +175,7 @@ fn reference(layers: &[Layer], ws: &Weights, path: &str, mut v: V) -> V {
                         .collect(),
                 )
             }
-            (Layer::Dense { name, units, bias }, V::Seq(x)) => {
+            (Layer::Dense(Dense { name, units, bias }), V::Seq(x)) => {
                 let wt = w(ws, &format!("{}.weight", prefix(name)));
                 let b = if *bias { w(ws, &format!("{}.bias", prefix(name))) } else { vec![0.0; *units] };
                 let c = x.len();
@@ -186,8 +189,8 @@ fn reference(layers: &[Layer], ws: &Weights, path: &str, mut v: V) -> V {
                         .collect(),
                 )
             }
-            (Layer::Flatten, V::Seq(x)) => V::Flat(x.into_iter().flatten().collect()),
-            (Layer::Linear { name, units, bias }, V::Flat(x)) => {
+            (Layer::Flatten(_), V::Seq(x)) => V::Flat(x.into_iter().flatten().collect()),
+            (Layer::Linear(Linear { name, units, bias }), V::Flat(x)) => {
                 let wt = w(ws, &format!("{}.weight", prefix(name)));
                 let b = if *bias { w(ws, &format!("{}.bias", prefix(name))) } else { vec![0.0; *units] };
                 V::Flat(

@@ -241,7 +241,8 @@ fn burn_forward_with(
     let get = |name: &str| store.params.get(name).map(|p| p.value.clone());
     let (n, l, _) = x.dim();
     let xt = Tensor::<Cpu, 3>::from_data(TensorData::new(x.iter().copied().collect::<Vec<_>>(), [n, l, 4]), &device);
-    let outs = Interpreter::new(spec, &get, false).with_im2col(im2col).forward(xt).unwrap();
+    let analysis = spec.analyze().unwrap();
+    let outs = Interpreter::new(spec, &analysis, &get, false).with_im2col(im2col).forward(xt).unwrap();
     outs.into_iter()
         .map(|t| {
             let [a, b, c] = t.dims();

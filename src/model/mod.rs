@@ -4,7 +4,9 @@
 //! ([`weights::Weights`]) and `model.onnx` (emitted from the two by [`onnx`]). A foreign ONNX
 //! file runs too, with a sidecar `model.json` that gives only geometry and tracks.
 
+pub mod analysis;
 pub mod onnx;
+pub mod ops;
 pub mod package;
 pub mod presets;
 pub mod spec;

@@ -9,10 +9,11 @@
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::model::ops::*;
 use crate::model::spec::{Activation, Head, InputSpec, Layer, ModelSpec, Padding, FORMAT, VERSION};
 
 fn gelu() -> Layer {
-    Layer::Activation { function: Activation::GeluSigmoid }
+    Layer::Activation(ActivationLayer { function: Activation::GeluSigmoid })
 }
 
 fn get_u(block: &Value, key: &str, default: Option<u64>) -> Result<u64> {
@@ -33,20 +34,20 @@ fn get_f(block: &Value, key: &str, default: f64) -> f64 {
 fn conv_block(tag: &str, filters: usize, kernel: usize, dilation: usize, pool: usize, bn: bool) -> Vec<Layer> {
     let mut v = vec![
         gelu(),
-        Layer::Conv1d {
+        Layer::Conv1d(Conv1d {
             name: Some(format!("{tag}_conv")),
             filters,
             kernel,
             dilation,
             bias: false,
             padding: Padding::Same,
-        },
+        }),
     ];
     if bn {
-        v.push(Layer::BatchNorm { name: Some(format!("{tag}_bn")), eps: 1e-3 });
+        v.push(Layer::BatchNorm(BatchNorm { name: Some(format!("{tag}_bn")), eps: 1e-3 }));
     }
     if pool > 1 {
-        v.push(Layer::MaxPool { size: pool });
+        v.push(Layer::MaxPool(MaxPool { size: pool }));
     }
     v
 }
@@ -117,7 +118,7 @@ pub fn basenji(params: &Value, name: &str, heads: &[(String, usize)]) -> Result<
                     let mut body =
                         conv_block(&format!("{tag}a"), filters, kernel, rate.round_ties_even() as usize, 1, bn);
                     body.extend(conv_block(&format!("{tag}b"), channels, 1, 1, 1, bn));
-                    trunk.push(Layer::Residual { layers: body });
+                    trunk.push(Layer::Residual(Residual { layers: body }));
                     n_dil += 1;
                     rate *= mult;
                     if round {
@@ -127,7 +128,7 @@ pub fn basenji(params: &Value, name: &str, heads: &[(String, usize)]) -> Result<
             }
             "Cropping1D" | "cropping_1d" => {
                 let c = get_u(block, "cropping", None)? as usize;
-                trunk.push(Layer::Crop { left: c, right: c });
+                trunk.push(Layer::Crop(Crop { left: c, right: c }));
             }
             other => return Err(Error::Spec(format!("basenji block {other:?} is not supported"))),
         }
@@ -155,8 +156,8 @@ pub fn basenji(params: &Value, name: &str, heads: &[(String, usize)]) -> Result<
         .into_iter()
         .map(|(h, units)| Head {
             layers: vec![
-                Layer::Dense { name: Some(format!("head_{h}")), units, bias: true },
-                Layer::Activation { function: Activation::Softplus },
+                Layer::Dense(Dense { name: Some(format!("head_{h}")), units, bias: true }),
+                Layer::Activation(ActivationLayer { function: Activation::Softplus }),
             ],
             name: h,
             tracks: vec![],

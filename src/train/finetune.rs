@@ -7,6 +7,7 @@
 //! output rows of the read-out selects tracks.
 
 use crate::error::{Error, Result};
+use crate::model::ops::*;
 use crate::model::spec::{Head, Layer, ModelSpec, Track};
 use crate::model::weights::{Tensor, Weights};
 use crate::train::init::{init_slot, stream};
@@ -24,16 +25,17 @@ pub enum HeadMode {
 }
 
 fn readout(layers: &mut [Layer]) -> Option<&mut Layer> {
-    let pos =
-        layers.iter().rposition(|l| matches!(l, Layer::Linear { .. } | Layer::Dense { .. } | Layer::Conv1d { .. }))?;
+    let pos = layers.iter().rposition(|l| {
+        matches!(l, Layer::Linear(Linear { .. }) | Layer::Dense(Dense { .. }) | Layer::Conv1d(Conv1d { .. }))
+    })?;
     let after_ok = layers[pos + 1..].iter().all(|l| {
         matches!(
             l,
-            Layer::Activation { .. }
-                | Layer::Crop { .. }
-                | Layer::MaxPool { .. }
-                | Layer::AvgPool { .. }
-                | Layer::Flatten
+            Layer::Activation(ActivationLayer { .. })
+                | Layer::Crop(Crop { .. })
+                | Layer::MaxPool(MaxPool { .. })
+                | Layer::AvgPool(AvgPool { .. })
+                | Layer::Flatten(_)
         )
     });
     if after_ok {
@@ -45,7 +47,9 @@ fn readout(layers: &mut [Layer]) -> Option<&mut Layer> {
 
 fn readout_prefix(layer: &Layer, head: &str, index: usize) -> String {
     let name = match layer {
-        Layer::Linear { name, .. } | Layer::Dense { name, .. } | Layer::Conv1d { name, .. } => name.clone(),
+        Layer::Linear(Linear { name, .. }) | Layer::Dense(Dense { name, .. }) | Layer::Conv1d(Conv1d { name, .. }) => {
+            name.clone()
+        }
         _ => None,
     };
     name.unwrap_or_else(|| format!("head.{head}.{index}"))
@@ -54,16 +58,17 @@ fn readout_prefix(layer: &Layer, head: &str, index: usize) -> String {
 /// Keeps tracks `keep` (indices into the head's outputs, in the order given) of head `h`.
 pub fn select_tracks(spec: &mut ModelSpec, weights: &mut Weights, h: usize, keep: &[usize]) -> Result<()> {
     let head_name = spec.heads[h].name.clone();
-    let pos = spec.heads[h]
-        .layers
-        .iter()
-        .rposition(|l| matches!(l, Layer::Linear { .. } | Layer::Dense { .. } | Layer::Conv1d { .. }));
+    let pos = spec.heads[h].layers.iter().rposition(|l| {
+        matches!(l, Layer::Linear(Linear { .. }) | Layer::Dense(Dense { .. }) | Layer::Conv1d(Conv1d { .. }))
+    });
     let layer = readout(&mut spec.heads[h].layers).ok_or_else(|| {
         Error::InvalidArgument(format!("head {head_name:?} has no read-out layer whose outputs are its tracks"))
     })?;
     let prefix = readout_prefix(layer, &head_name, pos.unwrap_or(0));
     let units = match layer {
-        Layer::Linear { units, .. } | Layer::Dense { units, .. } | Layer::Conv1d { filters: units, .. } => units,
+        Layer::Linear(Linear { units, .. })
+        | Layer::Dense(Dense { units, .. })
+        | Layer::Conv1d(Conv1d { filters: units, .. }) => units,
         _ => unreachable!("readout returns weighted layers only"),
     };
     if let Some(&bad) = keep.iter().find(|&&k| k >= *units) {
@@ -111,11 +116,11 @@ pub fn resolve_tracks(spec: &ModelSpec, h: usize, selectors: &[String]) -> Resul
 fn clear_names(layers: &mut [Layer]) {
     for l in layers {
         match l {
-            Layer::Conv1d { name, .. }
-            | Layer::BatchNorm { name, .. }
-            | Layer::Dense { name, .. }
-            | Layer::Linear { name, .. } => *name = None,
-            Layer::Residual { layers } | Layer::StrandMax { layers } => clear_names(layers),
+            Layer::Conv1d(Conv1d { name, .. })
+            | Layer::BatchNorm(BatchNorm { name, .. })
+            | Layer::Dense(Dense { name, .. })
+            | Layer::Linear(Linear { name, .. }) => *name = None,
+            Layer::Residual(Residual { layers }) | Layer::StrandMax(StrandMax { layers }) => clear_names(layers),
             _ => {}
         }
     }
@@ -137,9 +142,11 @@ pub fn new_heads(
         let mut layers = template.layers.clone();
         clear_names(&mut layers);
         match readout(&mut layers) {
-            Some(Layer::Linear { units, .. } | Layer::Dense { units, .. } | Layer::Conv1d { filters: units, .. }) => {
-                *units = *tracks
-            }
+            Some(
+                Layer::Linear(Linear { units, .. })
+                | Layer::Dense(Dense { units, .. })
+                | Layer::Conv1d(Conv1d { filters: units, .. }),
+            ) => *units = *tracks,
             _ => {
                 return Err(Error::InvalidArgument(format!(
                     "head {:?} has no read-out layer to resize for new targets",

@@ -17,6 +17,7 @@
 use serde_json::json;
 
 use crate::error::{Error, Result};
+use crate::model::ops::*;
 use crate::model::spec::{Activation, Head, InputSpec, Layer, ModelSpec, Padding, PoolPad, Source, FORMAT, VERSION};
 
 /// Size settings; `None` takes the preset's default.
@@ -69,43 +70,48 @@ fn drg(sizes: PresetSizes, heads: &[(String, usize)], blocks: usize) -> Result<M
         return Err(Error::InvalidArgument(format!("pooling window {pool} does not fit length {length}")));
     }
     let mut trunk = vec![
-        Layer::StrandMax {
-            layers: vec![Layer::Conv1d {
+        Layer::StrandMax(StrandMax {
+            layers: vec![Layer::Conv1d(Conv1d {
                 name: Some("conv1".into()),
                 filters,
                 kernel,
                 dilation: 1,
                 bias: false,
                 padding: Padding::Same,
-            }],
-        },
-        Layer::Activation { function: Activation::GeluErf },
+            })],
+        }),
+        Layer::Activation(ActivationLayer { function: Activation::GeluErf }),
     ];
     for b in 0..blocks {
-        trunk.push(Layer::Residual {
+        trunk.push(Layer::Residual(Residual {
             layers: vec![
-                Layer::Conv1d {
+                Layer::Conv1d(Conv1d {
                     name: Some(format!("res{b}.conv")),
                     filters,
                     kernel: 3,
                     dilation: 2usize.pow(b as u32 + 1),
                     bias: false,
                     padding: Padding::Same,
-                },
-                Layer::BatchNorm { name: Some(format!("res{b}.bn")), eps: 1e-5 },
-                Layer::Activation { function: Activation::GeluErf },
+                }),
+                Layer::BatchNorm(BatchNorm { name: Some(format!("res{b}.bn")), eps: 1e-5 }),
+                Layer::Activation(ActivationLayer { function: Activation::GeluErf }),
             ],
-        });
+        }));
     }
     let total_pad = length.div_ceil(pool) * pool - length;
     let side = total_pad.div_ceil(2);
-    trunk.push(Layer::WeightedPool { size: pool, pad_left: side, pad_right: side, pad_value: PoolPad::Min });
-    trunk.push(Layer::Flatten);
+    trunk.push(Layer::WeightedPool(WeightedPool {
+        size: pool,
+        pad_left: side,
+        pad_right: side,
+        pad_value: PoolPad::Min,
+    }));
+    trunk.push(Layer::Flatten(Flatten {}));
     let heads = heads
         .iter()
         .map(|(name, tracks)| Head {
             name: name.clone(),
-            layers: vec![Layer::Linear { name: Some(format!("{name}.linear")), units: *tracks, bias: true }],
+            layers: vec![Layer::Linear(Linear { name: Some(format!("{name}.linear")), units: *tracks, bias: true })],
             tracks: vec![],
             geometry: None,
         })

@@ -421,7 +421,8 @@ pub fn train_step<B: Backend>(
         })
         .collect();
     let get = |name: &str| tensors.get(name).map(|(t, _)| t.clone());
-    let mut interp = Interpreter::new(spec, &get, true).with_im2col(cfg.im2col);
+    let analysis = spec.analyze()?;
+    let mut interp = Interpreter::new(spec, &analysis, &get, true).with_im2col(cfg.im2col);
     let outs = interp.forward(x)?;
     let mut total: Option<Tensor<Autodiff<B>, 1>> = None;
     for (&h, y) in heads.iter().zip(ys) {
@@ -470,6 +471,7 @@ pub fn predict<B: Backend>(
     device: &B::Device,
 ) -> Result<Vec<HeadPredictions>> {
     let get = |name: &str| store.params.get(name).map(|p| p.value.clone());
+    let analysis = spec.analyze()?;
     let mut outs: Vec<Vec<f32>> = vec![Vec::new(); spec.heads.len()];
     let l = data.length;
     for chunk in idx.chunks(batch_size.max(1)) {
@@ -478,7 +480,7 @@ pub fn predict<B: Backend>(
             x.extend_from_slice(&data.x[i * l * 4..(i + 1) * l * 4]);
         }
         let xt = Tensor::<B, 3>::from_data(TensorData::new(x, [chunk.len(), l, 4]), device);
-        let mut interp = Interpreter::new(spec, &get, false).with_im2col(im2col);
+        let mut interp = Interpreter::new(spec, &analysis, &get, false).with_im2col(im2col);
         for (o, y) in outs.iter_mut().zip(interp.forward(xt)?) {
             o.extend(to_vec(y)?);
         }

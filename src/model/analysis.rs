@@ -1,0 +1,312 @@
+//! What a [`ModelSpec`] implies: shapes between layers, weight slots, cost, geometry and
+//! receptive fields — one loop over the layers, each op inferring its own part
+//! ([`Op::infer`](crate::model::ops::Op::infer)).
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::error::{Error, Result};
+use crate::model::ops::{with_op, Layer, Op, Site};
+use crate::model::spec::{Geometry, ModelSpec, FORMAT, VERSION};
+
+/// Shape of the tensor between layers (batch axis omitted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// (channels, length)
+    Seq {
+        /// Channels.
+        c: usize,
+        /// Positions.
+        l: usize,
+    },
+    /// (features,)
+    Flat {
+        /// Features.
+        f: usize,
+    },
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Shape::Seq { c, l } => write!(f, "({l}, {c})"),
+            Shape::Flat { f: n } => write!(f, "({n},)"),
+        }
+    }
+}
+
+impl Shape {
+    /// ONNX dimensions with a symbolic batch: `[batch, c, l]` or `[batch, f]`.
+    pub fn onnx_dims(&self) -> Vec<Option<i64>> {
+        match self {
+            Shape::Seq { c, l } => vec![None, Some(*c as i64), Some(*l as i64)],
+            Shape::Flat { f } => vec![None, Some(*f as i64)],
+        }
+    }
+}
+
+/// A weight tensor the spec expects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightSlot {
+    /// Full name, e.g. `conv0.weight`.
+    pub name: String,
+    /// Expected shape.
+    pub shape: Vec<usize>,
+}
+
+/// One row of the layer table that `s2f inspect` prints.
+#[derive(Debug, Clone)]
+pub struct LayerRow {
+    /// Nesting depth (0 for trunk/head layers).
+    pub depth: usize,
+    /// Layer name, else its path.
+    pub name: String,
+    /// Short description, e.g. `conv1d k15 d1 288`.
+    pub what: String,
+    /// Output shape as (length, channels) or (features,).
+    pub out: Shape,
+    /// Parameters (all weight elements, trainable or not).
+    pub params: u64,
+    /// Multiply-accumulates per sequence (convolutions, dense and linear layers).
+    pub macs: u64,
+}
+
+/// What the spec implies: shapes, weights, cost and geometry.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// Every weight tensor in emission order.
+    pub weights: Vec<WeightSlot>,
+    /// Layer table.
+    pub rows: Vec<LayerRow>,
+    /// Output geometry of each head, in head order.
+    pub heads: Vec<(String, Geometry)>,
+    /// Total parameters.
+    pub params: u64,
+    /// Total multiply-accumulates per sequence.
+    pub macs: u64,
+    /// Receptive field of one output (bp), per head.
+    pub receptive_field: Vec<u64>,
+    /// (input, output) shape of every layer by path (`trunk.3`, `trunk.28.1`, `head.human.0`).
+    pub io: BTreeMap<String, (Shape, Shape)>,
+    /// Shape of the trunk's output (the heads' input).
+    pub trunk_out: Shape,
+}
+
+impl Analysis {
+    /// The [`Site`] of the layer at `path`.
+    pub fn site(&self, path: &str, layer: &Layer) -> Result<Site> {
+        let (input, output) = self
+            .io
+            .get(path)
+            .copied()
+            .ok_or_else(|| Error::Spec(format!("{path}: no such layer in the analysed spec")))?;
+        Ok(Site { path: path.to_string(), op: layer.tag(), input, output })
+    }
+}
+
+/// Position bookkeeping: position i of the current tensor starts at `offset + i·stride` bp of
+/// the window; `rf` is the receptive field in bp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geo {
+    /// bp between consecutive positions.
+    pub stride: i64,
+    /// Window offset (bp) of position 0.
+    pub offset: i64,
+    /// Receptive field (bp) of one position.
+    pub rf: i64,
+}
+
+/// What one op infers about its layer.
+#[derive(Debug, Clone)]
+pub struct Inferred {
+    /// Output shape.
+    pub out: Shape,
+    /// Output geometry.
+    pub geo: Geo,
+    /// Description for the layer table.
+    pub what: String,
+    /// Weight elements of this layer itself (not of nested blocks).
+    pub params: u64,
+    /// Multiply-accumulates of this layer (for a block: any extra work beyond its rows).
+    pub macs: u64,
+}
+
+impl Inferred {
+    /// A shape-only op: no weights, no cost.
+    pub fn plain(out: Shape, geo: Geo, what: impl Into<String>) -> Self {
+        Self { out, geo, what: what.into(), params: 0, macs: 0 }
+    }
+}
+
+/// The loop over layers that builds an [`Analysis`]; ops call back into it for weight slots
+/// and nested blocks.
+pub struct Walker {
+    weights: Vec<WeightSlot>,
+    rows: Vec<LayerRow>,
+    io: BTreeMap<String, (Shape, Shape)>,
+    depth: usize,
+}
+
+impl Walker {
+    /// Declares weight `<prefix>.<param>` of `shape`; returns its element count.
+    pub fn slot(&mut self, prefix: &str, param: &str, shape: Vec<usize>) -> u64 {
+        let n = shape.iter().product::<usize>() as u64;
+        self.weights.push(WeightSlot { name: format!("{prefix}.{param}"), shape });
+        n
+    }
+
+    /// Walks a nested block one level deeper; returns its output shape and geometry and the
+    /// multiply-accumulates of its rows.
+    pub fn block(&mut self, layers: &[Layer], path: &str, s: Shape, g: Geo) -> Result<(Shape, Geo, u64)> {
+        self.depth += 1;
+        let start = self.rows.len();
+        let r = self.walk(layers, path, s, g);
+        self.depth -= 1;
+        let (s, g) = r?;
+        Ok((s, g, self.rows[start..].iter().map(|r| r.macs).sum()))
+    }
+
+    fn walk(&mut self, layers: &[Layer], path: &str, mut s: Shape, mut g: Geo) -> Result<(Shape, Geo)> {
+        for (i, layer) in layers.iter().enumerate() {
+            let lpath = format!("{path}.{i}");
+            let row = self.rows.len();
+            self.rows.push(LayerRow {
+                depth: self.depth,
+                name: String::new(),
+                what: String::new(),
+                out: s,
+                params: 0,
+                macs: 0,
+            });
+            let inf = with_op!(layer, op => op.infer(self, &lpath, s, g))?;
+            self.rows[row] = LayerRow {
+                depth: self.depth,
+                name: layer.name().map(str::to_string).unwrap_or_else(|| lpath.clone()),
+                what: inf.what,
+                out: inf.out,
+                params: inf.params,
+                macs: inf.macs,
+            };
+            self.io.insert(lpath, (s, inf.out));
+            s = inf.out;
+            g = inf.geo;
+        }
+        Ok((s, g))
+    }
+}
+
+impl ModelSpec {
+    /// Checks the spec and derives weights, cost, geometry and every layer's shapes.
+    pub fn analyze(&self) -> Result<Analysis> {
+        if self.format != FORMAT {
+            return Err(Error::Spec(format!("format is {:?}, expected {FORMAT:?}", self.format)));
+        }
+        if self.version != VERSION {
+            return Err(Error::Spec(format!("version {} is not supported (this s2f reads {VERSION})", self.version)));
+        }
+        if self.input.length == 0 {
+            return Err(Error::Spec("input length must be positive".into()));
+        }
+        if self.heads.is_empty() {
+            return Err(Error::Spec("a model needs at least one head".into()));
+        }
+        let mut names = HashSet::new();
+        for h in &self.heads {
+            if !names.insert(&h.name) {
+                return Err(Error::Spec(format!("duplicate head name {:?}", h.name)));
+            }
+        }
+        let s0 = Shape::Seq { c: 4, l: self.input.length as usize };
+        let mut heads = Vec::new();
+        let mut rfs = Vec::new();
+        if !self.has_layers() {
+            for h in &self.heads {
+                let g = h.geometry.ok_or_else(|| {
+                    Error::Spec(format!("head {:?}: a spec without layers must give its geometry", h.name))
+                })?;
+                heads.push((h.name.clone(), g));
+                rfs.push(self.input.length);
+            }
+            return Ok(Analysis {
+                weights: vec![],
+                rows: vec![],
+                heads,
+                params: 0,
+                macs: 0,
+                receptive_field: rfs,
+                io: BTreeMap::new(),
+                trunk_out: s0,
+            });
+        }
+        let mut w = Walker { weights: Vec::new(), rows: Vec::new(), io: BTreeMap::new(), depth: 0 };
+        let g0 = Geo { stride: 1, offset: 0, rf: 1 };
+        let (ts, tg) = w.walk(&self.trunk, "trunk", s0, g0)?;
+        for h in &self.heads {
+            let (hs, hg) = w.walk(&h.layers, &format!("head.{}", h.name), ts, tg)?;
+            let geom = match hs {
+                Shape::Seq { c, l } => {
+                    Geometry { bins: l as u64, bin_size: hg.stride as u64, offset: hg.offset, tracks: c as u64 }
+                }
+                Shape::Flat { f } => Geometry { bins: 1, bin_size: self.input.length, offset: 0, tracks: f as u64 },
+            };
+            if let Some(given) = h.geometry {
+                if given != geom {
+                    return Err(Error::Spec(format!(
+                        "head {:?}: stated geometry {given:?} differs from the layers' {geom:?}",
+                        h.name
+                    )));
+                }
+            }
+            if !h.tracks.is_empty() && h.tracks.len() as u64 != geom.tracks {
+                return Err(Error::Spec(format!(
+                    "head {:?} lists {} tracks but outputs {}",
+                    h.name,
+                    h.tracks.len(),
+                    geom.tracks
+                )));
+            }
+            rfs.push(match hs {
+                Shape::Seq { .. } => hg.rf as u64,
+                Shape::Flat { .. } => self.input.length,
+            });
+            heads.push((h.name.clone(), geom));
+        }
+        let mut seen = HashSet::new();
+        for s in &w.weights {
+            if !seen.insert(s.name.clone()) {
+                return Err(Error::Spec(format!(
+                    "weight name {:?} is used twice (give layers distinct names)",
+                    s.name
+                )));
+            }
+        }
+        let params = w.rows.iter().map(|r| r.params).sum();
+        let macs = w.rows.iter().map(|r| r.macs).sum();
+        Ok(Analysis {
+            weights: w.weights,
+            rows: w.rows,
+            heads,
+            params,
+            macs,
+            receptive_field: rfs,
+            io: w.io,
+            trunk_out: ts,
+        })
+    }
+
+    /// Index of the top-level trunk layer named `at`: its path (`trunk.3`), its index (`3`) or
+    /// its name (`stem_bn`). The point where graphs are cut into prefix and suffix.
+    pub fn trunk_layer_index(&self, at: &str) -> Result<usize> {
+        let by_index = at.strip_prefix("trunk.").unwrap_or(at).parse::<usize>().ok();
+        let found = match by_index {
+            Some(i) if i < self.trunk.len() => Some(i),
+            _ => self.trunk.iter().position(|l| l.name() == Some(at)),
+        };
+        found.ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "no top-level trunk layer {at:?}: give trunk.I with I < {}, or a layer name ({})",
+                self.trunk.len(),
+                self.trunk.iter().filter_map(|l| l.name()).collect::<Vec<_>>().join(", ")
+            ))
+        })
+    }
+}

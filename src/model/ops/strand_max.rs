@@ -1,0 +1,105 @@
+//! `strand_max` (DRG's reverse-complement convolution): max(f(x), flip(f(rc(x)))), where f is
+//! the nested block `layers` (shared by both strands), rc reverses channels and positions (the
+//! reverse complement of one-hot A, C, G, T) and flip reverses positions.
+
+use burn::tensor::backend::Backend;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::model::analysis::{Geo, Inferred, Shape, Walker};
+use crate::model::onnx::emit::{Emitter, Fwd};
+use crate::model::ops::{layer_error, Layer, Op, Site};
+use crate::train::net::{Act, Interpreter};
+
+/// Strand max over a shared block.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrandMax {
+    /// The block, shared by both strands.
+    pub layers: Vec<Layer>,
+}
+
+impl Op for StrandMax {
+    fn tag(&self) -> &'static str {
+        "strand_max"
+    }
+
+    /// The layer-table row carries the block's second (reverse-strand) pass as its cost.
+    fn infer(&self, w: &mut Walker, path: &str, input: Shape, g: Geo) -> Result<Inferred> {
+        let (bs, bg, macs) = w.block(&self.layers, path, input, g)?;
+        if !matches!(bs, Shape::Seq { .. }) {
+            return Err(layer_error(path, self.tag(), "block must keep a (length, channels) shape"));
+        }
+        Ok(Inferred { macs, ..Inferred::plain(bs, bg, "strand_max") })
+    }
+
+    fn onnx_forward<'s>(&'s self, e: &mut Emitter<'s>, at: &Site, x: &str) -> Result<Fwd<'s>> {
+        let rc = e.g.flip(x, &[1, 2]);
+        let (f, fwd_steps) = e.forward(&self.layers, &at.path, x.to_string())?;
+        let (r, rev_steps) = e.forward(&self.layers, &at.path, rc)?;
+        let back = e.g.flip(&r, &[2]);
+        let y = e.g.bin("Max", &f, &back);
+        Ok(Fwd::new(y).saving(vec![f, back]).with_blocks(vec![fwd_steps, rev_steps]))
+    }
+
+    /// The gradient flows through the winning strand (the forward strand on ties), back
+    /// through its pass of the block, and for the reverse strand back through rc.
+    fn onnx_backward<'s>(
+        &'s self,
+        e: &mut Emitter<'s>,
+        _at: &Site,
+        _x: &str,
+        fwd: &Fwd<'s>,
+        dy: &str,
+    ) -> Result<String> {
+        let (f, back) = (fwd.saved(0)?.to_string(), fwd.saved(1)?.to_string());
+        let rev_wins = e.g.bin("Less", &f, &back);
+        let m_rev = e.g.to_float(&rev_wins);
+        let one = e.g.const_f32(1.0);
+        let m_fwd = e.g.bin("Sub", &one, &m_rev);
+        let d_f = e.g.bin("Mul", dy, &m_fwd);
+        let d_back = e.g.bin("Mul", dy, &m_rev);
+        let d_r = e.g.flip(&d_back, &[2]);
+        let dx_f = e.backward(fwd.block(0)?, d_f)?;
+        let dx_rc = e.backward(fwd.block(1)?, d_r)?;
+        let dx_r = e.g.flip(&dx_rc, &[1, 2]);
+        Ok(e.g.bin("Add", &dx_f, &dx_r))
+    }
+
+    fn burn_forward<B: Backend>(&self, it: &mut Interpreter<'_, B>, at: &Site, x: Act<B>) -> Result<Act<B>> {
+        let x = x.seq(at)?;
+        // Reverse complement of one-hot ACGT (or of any channels-first tensor, as DRG):
+        // reverse channels and positions.
+        let rc = x.clone().flip([1, 2]);
+        let f = it.block(&self.layers, &at.path, Act::Seq(x))?.seq(at)?;
+        let r = it.block(&self.layers, &at.path, Act::Seq(rc))?.seq(at)?;
+        Ok(Act::Seq(f.max_pair(r.flip([2]))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ops::testing::{analyze, error};
+    use crate::model::ops::{Conv1d, Flatten};
+    use crate::model::spec::Padding;
+
+    #[test]
+    fn row_carries_the_second_pass() {
+        let conv = Layer::Conv1d(Conv1d {
+            name: None,
+            filters: 2,
+            kernel: 3,
+            dilation: 1,
+            bias: false,
+            padding: Padding::Valid,
+        });
+        let a = analyze(10, vec![Layer::StrandMax(StrandMax { layers: vec![conv] })]).unwrap();
+        assert_eq!(a.io["trunk.0"].1, Shape::Seq { c: 2, l: 8 });
+        assert_eq!(a.heads[0].1.offset, 1);
+        assert_eq!(a.rows[0].macs, a.rows[1].macs);
+        assert_eq!(a.macs, 2 * 8 * 2 * 4 * 3);
+        let e = error(10, vec![Layer::StrandMax(StrandMax { layers: vec![Layer::Flatten(Flatten {})] })]);
+        assert!(e.contains("trunk.0 (strand_max): block must keep a (length, channels) shape"), "{e}");
+    }
+}

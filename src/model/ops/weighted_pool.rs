@@ -1,0 +1,165 @@
+//! `weighted_pool` (DRG): pad, then each window of `size` positions (stride `size`) becomes
+//! Σ x·softmax(x) over the window; a remainder shorter than a window is dropped.
+
+use burn::tensor::activation::softmax;
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::model::analysis::{Geo, Inferred, Shape, Walker};
+use crate::model::onnx::emit::{Emitter, Fwd};
+use crate::model::onnx::graph::{attr_i, attr_ints};
+use crate::model::ops::max_pool::{unwindow, windows};
+use crate::model::ops::{layer_error, seq_input, Op, Site};
+use crate::model::spec::PoolPad;
+use crate::train::net::{Act, Interpreter};
+
+fn min_pad() -> PoolPad {
+    PoolPad::Min
+}
+
+/// DRG's weighted pooling.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedPool {
+    /// Window and stride.
+    pub size: usize,
+    /// Columns padded on the left.
+    #[serde(default)]
+    pub pad_left: usize,
+    /// Columns padded on the right.
+    #[serde(default)]
+    pub pad_right: usize,
+    /// Pad value.
+    #[serde(default = "min_pad")]
+    pub pad_value: PoolPad,
+}
+
+impl Op for WeightedPool {
+    fn tag(&self) -> &'static str {
+        "weighted_pool"
+    }
+
+    fn infer(&self, _w: &mut Walker, path: &str, input: Shape, mut g: Geo) -> Result<Inferred> {
+        let (c, l) = seq_input(path, self.tag(), input)?;
+        let (size, pl, pr) = (self.size, self.pad_left, self.pad_right);
+        let lp = l + pl + pr;
+        if size == 0 || lp < size {
+            return Err(layer_error(path, self.tag(), format!("pool size {size} does not fit padded length {lp}")));
+        }
+        g.offset -= pl as i64 * g.stride;
+        g.rf += (size as i64 - 1) * g.stride;
+        g.stride *= size as i64;
+        Ok(Inferred::plain(Shape::Seq { c, l: lp / size }, g, format!("weighted_pool {size} pad {pl}/{pr}")))
+    }
+
+    fn onnx_forward<'s>(&'s self, e: &mut Emitter<'s>, at: &Site, x: &str) -> Result<Fwd<'s>> {
+        let (c, l) = at.seq()?;
+        let (pl, pr) = (self.pad_left, self.pad_right);
+        let padded = match self.pad_value {
+            PoolPad::Value(v) => e.g.pad_length(x, pl, pr, v),
+            PoolPad::Min if pl + pr == 0 => x.to_string(),
+            PoolPad::Min => {
+                // The minimum over each sequence's whole input, expanded to the pad columns.
+                let m = e.g.node("ReduceMin", &[x], vec![attr_ints("axes", &[1, 2]), attr_i("keepdims", 1)]);
+                let shape = e.g.node("Shape", &[x], vec![]);
+                let (s0, s1) = (e.g.const_i64(&[0]), e.g.const_i64(&[1]));
+                let batch = e.g.node("Slice", &[&shape, &s0, &s1], vec![]);
+                let mut ins: Vec<String> = Vec::new();
+                for (side, n) in [(0, pl), (1, pr)] {
+                    if side == 1 {
+                        ins.push(x.to_string());
+                    }
+                    if n > 0 {
+                        let rest = e.g.const_i64(&[c as i64, n as i64]);
+                        let full = e.g.node("Concat", &[&batch, &rest], vec![attr_i("axis", 0)]);
+                        ins.push(e.g.node("Expand", &[&m, &full], vec![]));
+                    }
+                }
+                let refs: Vec<&str> = ins.iter().map(String::as_str).collect();
+                e.g.node("Concat", &refs, vec![attr_i("axis", 2)])
+            }
+        };
+        let r = windows(e, &padded, c, l + pl + pr, self.size);
+        let sm = e.g.node("Softmax", &[&r], vec![attr_i("axis", 3)]);
+        let prod = e.g.bin("Mul", &r, &sm);
+        let ax = e.g.const_i64(&[3]);
+        let y = e.g.node("ReduceSum", &[&prod, &ax], vec![attr_i("keepdims", 0)]);
+        Ok(Fwd::new(y).saving(vec![r, sm]))
+    }
+
+    /// ∂y/∂x_i = s_i·(1 + x_i − y) within a window (s = softmax of the window); the pad values,
+    /// including the `min` pad, are constants (as DRG's `takegrad` treats them).
+    fn onnx_backward<'s>(
+        &'s self,
+        e: &mut Emitter<'s>,
+        at: &Site,
+        _x: &str,
+        fwd: &Fwd<'s>,
+        dy: &str,
+    ) -> Result<String> {
+        let (c, l) = at.seq()?;
+        let (r, sm) = (fwd.saved(0)?.to_string(), fwd.saved(1)?.to_string());
+        let yw = e.g.unsqueeze(&fwd.y, &[3]);
+        let one = e.g.const_f32(1.0);
+        let centred = e.g.bin("Sub", &r, &yw);
+        let t = e.g.bin("Add", &centred, &one);
+        let d = e.g.bin("Mul", &sm, &t);
+        let dyw = e.g.unsqueeze(dy, &[3]);
+        let gw = e.g.bin("Mul", &d, &dyw);
+        let lp = l + self.pad_left + self.pad_right;
+        let gp = unwindow(e, &gw, c, lp, self.size);
+        if self.pad_left + self.pad_right == 0 {
+            return Ok(gp);
+        }
+        Ok(e.g.slice(&gp, 2, self.pad_left as i64, (self.pad_left + l) as i64))
+    }
+
+    fn burn_forward<B: Backend>(&self, _it: &mut Interpreter<'_, B>, at: &Site, x: Act<B>) -> Result<Act<B>> {
+        let x = x.seq(at)?;
+        let [n, c, l] = x.dims();
+        let device = x.device();
+        let fill = |width: usize, x: &Tensor<B, 3>| -> Tensor<B, 3> {
+            match self.pad_value {
+                // The minimum of each sequence's whole input to the layer (DRG).
+                PoolPad::Min => x.clone().min_dim(2).min_dim(1).expand([n, c, width]),
+                PoolPad::Value(value) => Tensor::full([n, c, width], value, &device),
+            }
+        };
+        let mut parts = Vec::new();
+        if self.pad_left > 0 {
+            parts.push(fill(self.pad_left, &x));
+        }
+        let right = if self.pad_right > 0 { Some(fill(self.pad_right, &x)) } else { None };
+        parts.push(x);
+        parts.extend(right);
+        let padded = Tensor::cat(parts, 2);
+        let lp = l + self.pad_left + self.pad_right;
+        let nb = lp / self.size;
+        let windows = padded.narrow(2, 0, nb * self.size).reshape([n, c, nb, self.size]);
+        let weights = softmax(windows.clone(), 3);
+        Ok(Act::Seq((windows * weights).sum_dim(3).reshape([n, c, nb])))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ops::testing::{analyze, error};
+    use crate::model::ops::Layer;
+
+    fn wp(size: usize, pad_left: usize, pad_right: usize) -> Layer {
+        Layer::WeightedPool(WeightedPool { size, pad_left, pad_right, pad_value: PoolPad::Min })
+    }
+
+    #[test]
+    fn pads_then_pools() {
+        let a = analyze(10, vec![wp(4, 1, 2)]).unwrap();
+        assert_eq!(a.io["trunk.0"].1, Shape::Seq { c: 4, l: 3 });
+        // Bin 0 starts one position before the window.
+        assert_eq!((a.heads[0].1.offset, a.heads[0].1.bin_size), (-1, 4));
+        let e = error(2, vec![wp(5, 1, 1)]);
+        assert!(e.contains("trunk.0 (weighted_pool): pool size 5 does not fit padded length 4"), "{e}");
+    }
+}
