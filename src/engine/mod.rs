@@ -45,8 +45,14 @@ pub enum Device {
 pub trait Engine: Send {
     /// Engine and device actually used, e.g. `tract (cpu)`.
     fn describe(&self) -> String;
-    /// Runs the graph on one input tensor; returns every output in graph order.
-    fn run(&mut self, input: ArrayD<f32>) -> Result<Vec<ArrayD<f32>>>;
+    /// Runs the graph on its inputs, in graph order (e.g. a gradient graph's sequence and
+    /// objective weights); returns every output in graph order.
+    fn run_inputs(&mut self, inputs: Vec<ArrayD<f32>>) -> Result<Vec<ArrayD<f32>>>;
+
+    /// Runs a one-input graph; returns every output in graph order.
+    fn run(&mut self, input: ArrayD<f32>) -> Result<Vec<ArrayD<f32>>> {
+        self.run_inputs(vec![input])
+    }
 }
 
 /// Creates an engine for an ONNX model.

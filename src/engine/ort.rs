@@ -140,10 +140,17 @@ impl Engine for OrtEngine {
         format!("ort ({})", self.device)
     }
 
-    fn run(&mut self, input: ArrayD<f32>) -> Result<Vec<ArrayD<f32>>> {
+    fn run_inputs(&mut self, inputs: Vec<ArrayD<f32>>) -> Result<Vec<ArrayD<f32>>> {
         let device = self.device;
-        let tensor = ort::value::Tensor::from_array(input).map_err(|e| err(device, e))?;
-        let outputs = self.session.run(ort::inputs![tensor]).map_err(|e| err(device, e))?;
+        let names: Vec<String> = self.session.inputs().iter().map(|i| i.name().to_string()).collect();
+        if names.len() != inputs.len() {
+            return Err(err(device, format!("the graph takes {} inputs, {} given", names.len(), inputs.len())));
+        }
+        let mut feed: Vec<(String, ort::session::SessionInputValue)> = Vec::with_capacity(inputs.len());
+        for (name, x) in names.into_iter().zip(inputs) {
+            feed.push((name, ort::value::Tensor::from_array(x).map_err(|e| err(device, e))?.into()));
+        }
+        let outputs = self.session.run(feed).map_err(|e| err(device, e))?;
         let mut result = Vec::new();
         for (_, v) in outputs.iter() {
             result.push(v.try_extract_array::<f32>().map_err(|e| err(device, e))?.to_owned());

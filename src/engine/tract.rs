@@ -17,7 +17,7 @@ type Plan = Arc<TypedRunnableModel>;
 /// tract running one ONNX model.
 pub struct TractEngine {
     onnx: Vec<u8>,
-    plans: HashMap<Vec<usize>, Plan>,
+    plans: HashMap<Vec<Vec<usize>>, Plan>,
 }
 
 fn err(e: impl std::fmt::Display) -> Error {
@@ -31,17 +31,16 @@ impl TractEngine {
         Ok(Self { onnx: onnx.to_vec(), plans: HashMap::new() })
     }
 
-    fn plan(&mut self, shape: &[usize]) -> Result<Plan> {
-        if let Some(p) = self.plans.get(shape) {
+    fn plan(&mut self, shapes: &[Vec<usize>]) -> Result<Plan> {
+        if let Some(p) = self.plans.get(shapes) {
             return Ok(p.clone());
         }
-        let model = tract_onnx::onnx()
-            .model_for_read(&mut &self.onnx[..])
-            .and_then(|m| m.with_input_fact(0, f32::fact(shape).into()))
-            .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
-            .map_err(err)?;
-        self.plans.insert(shape.to_vec(), model.clone());
+        let mut model = tract_onnx::onnx().model_for_read(&mut &self.onnx[..]).map_err(err)?;
+        for (i, shape) in shapes.iter().enumerate() {
+            model = model.with_input_fact(i, f32::fact(shape).into()).map_err(err)?;
+        }
+        let model = model.into_optimized().and_then(|m| m.into_runnable()).map_err(err)?;
+        self.plans.insert(shapes.to_vec(), model.clone());
         Ok(model)
     }
 }
@@ -51,9 +50,10 @@ impl Engine for TractEngine {
         "tract (cpu)".into()
     }
 
-    fn run(&mut self, input: ArrayD<f32>) -> Result<Vec<ArrayD<f32>>> {
-        let plan = self.plan(input.shape())?;
-        let outputs = plan.run(tvec!(Tensor::from(input).into())).map_err(err)?;
+    fn run_inputs(&mut self, inputs: Vec<ArrayD<f32>>) -> Result<Vec<ArrayD<f32>>> {
+        let shapes: Vec<Vec<usize>> = inputs.iter().map(|x| x.shape().to_vec()).collect();
+        let plan = self.plan(&shapes)?;
+        let outputs = plan.run(inputs.into_iter().map(|x| Tensor::from(x).into()).collect()).map_err(err)?;
         outputs.iter().map(|o| o.to_plain_array_view::<f32>().map(|v| v.to_owned()).map_err(err)).collect()
     }
 }

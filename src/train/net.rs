@@ -142,6 +142,7 @@ pub struct Interpreter<'a, B: Backend> {
     get: &'a dyn Fn(&str) -> Option<Tensor<B, 1>>,
     train: bool,
     im2col: bool,
+    constant_pool_min: bool,
     /// Batch statistics collected in training mode.
     pub stats: BatchStats,
 }
@@ -155,7 +156,7 @@ impl<'a, B: Backend> Interpreter<'a, B> {
         get: &'a dyn Fn(&str) -> Option<Tensor<B, 1>>,
         train: bool,
     ) -> Self {
-        Self { spec, analysis, get, train, im2col: false, stats: Vec::new() }
+        Self { spec, analysis, get, train, im2col: false, constant_pool_min: false, stats: Vec::new() }
     }
 
     /// Computes convolutions as one matrix product over unfolded windows (im2col) instead of
@@ -163,6 +164,19 @@ impl<'a, B: Backend> Interpreter<'a, B> {
     pub fn with_im2col(mut self, on: bool) -> Self {
         self.im2col = on;
         self
+    }
+
+    /// Treats the `min` pad value of weighted pooling as a constant for differentiation (its
+    /// value is unchanged), as DRG's `takegrad` and the emitted gradient graphs do. Training
+    /// leaves it off: the loss is differentiated through the minimum.
+    pub fn with_constant_pool_min(mut self, on: bool) -> Self {
+        self.constant_pool_min = on;
+        self
+    }
+
+    /// Whether the `min` pad of weighted pooling is a constant for differentiation.
+    pub fn constant_pool_min(&self) -> bool {
+        self.constant_pool_min
     }
 
     /// Whether convolutions run as im2col matrix products.
@@ -191,7 +205,7 @@ impl<'a, B: Backend> Interpreter<'a, B> {
             )));
         }
         let spec = self.spec;
-        let trunk = self.block(&spec.trunk, "trunk", Act::Seq(x.swap_dims(1, 2)))?;
+        let trunk = self.block(&spec.trunk, "trunk", Act::Seq(contiguous(x.swap_dims(1, 2))))?;
         let mut outs = Vec::with_capacity(spec.heads.len());
         for h in &spec.heads {
             let y = match self.block(&h.layers, &format!("head.{}", h.name), trunk.clone())? {
@@ -214,6 +228,16 @@ impl<'a, B: Backend> Interpreter<'a, B> {
         }
         Ok(v)
     }
+}
+
+/// `t` with its values laid out in standard (row-major) order. burn 0.21's ndarray autodiff
+/// gives wrong gradients for some chains of element-wise ops (`abs` → `neg` → `exp`, as in a
+/// stable softplus) on permuted views such as `swap_dims` or `flip` results; views are made
+/// contiguous before the ops read them.
+pub fn contiguous<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, D> {
+    let dims = t.dims();
+    let n: usize = dims.iter().product();
+    t.reshape([n]).reshape(dims)
 }
 
 /// Applies an activation (definitions as in [`Activation`]).

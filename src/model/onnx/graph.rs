@@ -82,6 +82,24 @@ impl<'w> Graph<'w> {
         name.to_string()
     }
 
+    /// A copy of the float32 initializer `name`, viewed as a `rows × cols` matrix (trailing
+    /// axes of size 1 ignored), transposed and stored with dimensions `dims` (`cols·rows`
+    /// values); `None` when no such initializer exists. (tract mis-lowers a `Transpose` node
+    /// of a weight that feeds a matrix product, so gradients use a transposed copy.)
+    pub fn init_transposed(&mut self, name: &str, rows: usize, cols: usize, dims: &[usize]) -> Option<String> {
+        let data = self.inits.iter().find_map(|i| match (&i.data, i.name == name) {
+            (InitData::F32(v), true) if v.len() == rows * cols => Some(v.clone()),
+            _ => None,
+        })?;
+        let mut t = vec![0f32; rows * cols];
+        for r in 0..rows {
+            for c in 0..cols {
+                t[c * rows + r] = data[r * cols + c];
+            }
+        }
+        Some(self.init_f32(&format!("{name}^T"), dims, Cow::Owned(t)))
+    }
+
     /// A float32 scalar constant.
     pub fn const_f32(&mut self, v: f32) -> String {
         let name = format!("const_f{:08x}", v.to_bits());

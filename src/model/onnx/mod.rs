@@ -7,9 +7,10 @@
 //!   to [`CUT_TENSOR`], the output of P, channels-first `(batch, C, L)` (or `(batch, F)` when flat);
 //!   the *suffix* maps [`CUT_TENSOR`] to every head. suffix(prefix(x)) is the model;
 //! - a **gradient** graph ([`emit_gradient`]): forward and backward in one graph. Inputs
-//!   `sequence` and [`OBJECTIVE`], weights `(bins, tracks)` of one head's outputs; outputs the head
-//!   (as in the model) and [`GRADIENT`], `(batch, L, 4)`: the gradient of
-//!   Σ_{bins, tracks} objective·output with respect to `sequence`, for each sequence.
+//!   `sequence` and [`OBJECTIVE`], weights `(batch, bins, tracks)` on one head's outputs (one set
+//!   per sequence; repeat it for the same objective everywhere); outputs the head (as in the
+//!   model) and [`GRADIENT`], `(batch, L, 4)`: for each sequence, the gradient of
+//!   Σ_{bins, tracks} objective·output with respect to that sequence.
 //!
 //! Inside, tensors are `(batch, channels, length)`. With `fold_bn`, a batch norm that directly
 //! follows a convolution or dense layer is folded into that layer's weights and bias.
@@ -163,9 +164,8 @@ pub fn emit_gradient(spec: &ModelSpec, weights: &Weights, head: usize, opts: Emi
     let (trunk, trunk_steps) = e.forward(&spec.trunk, "trunk", x0)?;
     let (y, head_steps) = e.forward(&h.layers, &format!("head.{}", h.name), trunk)?;
     head_output(&mut e, &y, shape, &h.name);
-    // d objective / d output = the objective's weights, one copy per sequence.
-    let out_shape = e.g.node("Shape", &[&h.name], vec![]);
-    let dy = e.g.node("Expand", &[OBJECTIVE, &out_shape], vec![]);
+    // d objective / d output = the objective's weights, given per sequence.
+    let dy = OBJECTIVE.to_string();
     let dy = match shape {
         Shape::Seq { .. } => e.g.transpose(&dy, &[0, 2, 1]),
         Shape::Flat { f } => e.g.reshape(&dy, &[0, f as i64]),
@@ -173,7 +173,8 @@ pub fn emit_gradient(spec: &ModelSpec, weights: &Weights, head: usize, opts: Emi
     let d_trunk = e.backward(&head_steps, dy)?;
     let dx0 = e.backward(&trunk_steps, d_trunk)?;
     e.g.named_node("Transpose", &[&dx0], vec![attr_ints("perm", &[0, 2, 1])], GRADIENT);
-    let inputs = vec![input_info(spec), value_info(OBJECTIVE, &[Some(geom.bins as i64), Some(geom.tracks as i64)])];
+    let inputs =
+        vec![input_info(spec), value_info(OBJECTIVE, &[None, Some(geom.bins as i64), Some(geom.tracks as i64)])];
     let outputs = vec![
         value_info(&h.name, &[None, Some(geom.bins as i64), Some(geom.tracks as i64)]),
         value_info(GRADIENT, &[None, Some(spec.input.length as i64), Some(4)]),

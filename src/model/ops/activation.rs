@@ -36,19 +36,30 @@ impl Activation {
         }
     }
 
-    /// Applies the function to a burn tensor.
+    /// Applies the function to a burn tensor, in the backend's own precision (burn's
+    /// `sigmoid` computes in float32 even on a float64 backend, so it is written out here).
     pub fn burn<B: Backend, const D: usize>(self, x: Tensor<B, D>) -> Tensor<B, D> {
         match self {
             Activation::Relu => act::relu(x),
-            Activation::GeluErf => act::gelu(x),
+            // Written out: burn's `gelu` derivative is approximate (≈3e-4 off in float64).
+            Activation::GeluErf => x.clone() * ((x * std::f64::consts::FRAC_1_SQRT_2).erf() + 1.0) * 0.5,
             Activation::GeluTanh => act::gelu_approximate(x),
-            Activation::GeluSigmoid => x.clone() * act::sigmoid(x * 1.702),
-            // Stable form of log(1 + eˣ): max(x, 0) + log1p(e^−|x|).
-            Activation::Softplus => act::relu(x.clone()) + x.abs().neg().exp().log1p(),
+            Activation::GeluSigmoid => x.clone() * sigmoid(x * 1.702),
+            Activation::Softplus => softplus(x),
             Activation::Exp => x.exp(),
-            Activation::Sigmoid => act::sigmoid(x),
+            Activation::Sigmoid => sigmoid(x),
         }
     }
+}
+
+/// Stable log(1 + eˣ) = max(x, 0) + log1p(e^−|x|): finite values and gradients everywhere.
+fn softplus<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    act::relu(x.clone()) + x.abs().neg().exp().log1p()
+}
+
+/// Stable 1/(1 + e⁻ˣ) = exp(−softplus(−x)).
+fn sigmoid<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    softplus(x.neg()).neg().exp()
 }
 
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;

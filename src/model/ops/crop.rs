@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::model::analysis::{Geo, Inferred, Shape, Walker};
 use crate::model::onnx::emit::{Emitter, Fwd};
 use crate::model::ops::{layer_error, seq_input, Op, Site};
-use crate::train::net::{Act, Interpreter};
+use crate::train::net::{contiguous, Act, Interpreter};
 
 /// Remove positions at both ends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,7 +54,7 @@ impl Op for Crop {
     fn burn_forward<B: Backend>(&self, _it: &mut Interpreter<'_, B>, at: &Site, x: Act<B>) -> Result<Act<B>> {
         let x = x.seq(at)?;
         let l = x.dims()[2];
-        Ok(Act::Seq(x.narrow(2, self.left, l - self.left - self.right)))
+        Ok(Act::Seq(contiguous(x.narrow(2, self.left, l - self.left - self.right))))
     }
 }
 

@@ -10,7 +10,6 @@ use crate::error::Result;
 use crate::model::analysis::{Geo, Inferred, Shape, Walker};
 use crate::model::onnx::emit::{Emitter, Fwd};
 use crate::model::onnx::graph::attr_ints;
-use crate::model::ops::conv1d::conv_vjp;
 use crate::model::ops::{seq_input, Op, Site};
 use crate::train::net::{Act, Interpreter};
 
@@ -80,9 +79,13 @@ impl Op for Dense {
         fwd: &Fwd<'s>,
         dy: &str,
     ) -> Result<String> {
-        let (_, l) = at.seq()?;
-        let w = fwd.saved(0)?.to_string();
-        Ok(conv_vjp(e, dy, &w, (1, 1), 0, (l, l)))
+        // dx = Wᵀ·dy at every position: a kernel-1 convolution with the transposed weight.
+        let (c, _) = at.seq()?;
+        let w = fwd.saved(0)?;
+        let wt =
+            e.g.init_transposed(w, self.units, c, &[c, self.units, 1])
+                .ok_or_else(|| at.error(format!("weight {w:?} is not an initializer of the graph")))?;
+        Ok(e.g.node("Conv", &[dy, &wt], vec![attr_ints("kernel_shape", &[1])]))
     }
 
     fn burn_forward<B: Backend>(&self, it: &mut Interpreter<'_, B>, at: &Site, x: Act<B>) -> Result<Act<B>> {

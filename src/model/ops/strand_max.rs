@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::model::analysis::{Geo, Inferred, Shape, Walker};
 use crate::model::onnx::emit::{Emitter, Fwd};
 use crate::model::ops::{layer_error, Layer, Op, Site};
-use crate::train::net::{Act, Interpreter};
+use crate::train::net::{contiguous, Act, Interpreter};
 
 /// Strand max over a shared block.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,10 +70,10 @@ impl Op for StrandMax {
         let x = x.seq(at)?;
         // Reverse complement of one-hot ACGT (or of any channels-first tensor, as DRG):
         // reverse channels and positions.
-        let rc = x.clone().flip([1, 2]);
+        let rc = contiguous(x.clone().flip([1, 2]));
         let f = it.block(&self.layers, &at.path, Act::Seq(x))?.seq(at)?;
         let r = it.block(&self.layers, &at.path, Act::Seq(rc))?.seq(at)?;
-        Ok(Act::Seq(f.max_pair(r.flip([2]))))
+        Ok(Act::Seq(f.max_pair(contiguous(r.flip([2])))))
     }
 }
 

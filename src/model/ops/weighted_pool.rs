@@ -116,14 +116,16 @@ impl Op for WeightedPool {
         Ok(e.g.slice(&gp, 2, self.pad_left as i64, (self.pad_left + l) as i64))
     }
 
-    fn burn_forward<B: Backend>(&self, _it: &mut Interpreter<'_, B>, at: &Site, x: Act<B>) -> Result<Act<B>> {
+    fn burn_forward<B: Backend>(&self, it: &mut Interpreter<'_, B>, at: &Site, x: Act<B>) -> Result<Act<B>> {
         let x = x.seq(at)?;
         let [n, c, l] = x.dims();
         let device = x.device();
+        let constant_min = it.constant_pool_min();
         let fill = |width: usize, x: &Tensor<B, 3>| -> Tensor<B, 3> {
+            let src = if constant_min { x.clone().detach() } else { x.clone() };
             match self.pad_value {
                 // The minimum of each sequence's whole input to the layer (DRG).
-                PoolPad::Min => x.clone().min_dim(2).min_dim(1).expand([n, c, width]),
+                PoolPad::Min => src.min_dim(2).min_dim(1).expand([n, c, width]),
                 PoolPad::Value(value) => Tensor::full([n, c, width], value, &device),
             }
         };
