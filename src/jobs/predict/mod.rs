@@ -30,6 +30,7 @@ use crate::engine::Predictor;
 use crate::error::{Error, Result};
 use crate::genome::bed::BedRecord;
 use crate::genome::fasta::Fasta;
+use crate::io::digest::sha256_hex;
 use crate::jobs::tiling::{chunk_windows, regions_for_model, TilePlan, WindowSource};
 use crate::model::Package;
 
@@ -103,11 +104,6 @@ fn sanitize(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect()
 }
 
-fn sha256(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Output file stem for track `t` of a head: `t0007_CNhs11760_CAGE_aorta` (or `t0007`).
 pub fn track_stem(pkg: &Package, head: usize, t: usize) -> String {
     let track = pkg.spec.as_ref().and_then(|s| s.heads.get(head)).and_then(|h| h.tracks.iter().find(|x| x.index == t));
@@ -171,7 +167,7 @@ pub fn predict(
     let n_chunks = windows.len().div_ceil(chunk);
     let manifest = Manifest {
         version: 1,
-        model_sha256: sha256(&pkg.onnx),
+        model_sha256: sha256_hex(&pkg.onnx),
         model: spec.name.clone(),
         genome: genome.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
         chrom_sizes: sizes.iter().map(|c| (c.name.clone(), c.len)).collect(),
