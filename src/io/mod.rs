@@ -3,5 +3,6 @@
 pub mod atomic;
 pub mod bigwig;
 pub mod digest;
+pub mod le;
 pub mod npy;
 pub mod parquet;

@@ -13,6 +13,7 @@ use super::PARTS_DIR;
 use crate::error::{Error, Result};
 use crate::genome::fasta::ChromSize;
 use crate::io::atomic::write_atomic;
+use crate::io::le::f32s_from_le;
 
 const PART_MAGIC: &[u8; 8] = b"S2FPART1";
 
@@ -95,12 +96,7 @@ pub fn read_part(path: &Path) -> Result<(usize, Vec<PartWindow>)> {
         let n_bins = u32_(take(4)?);
         let values = match take(1)?[0] {
             0 => None,
-            _ => Some(
-                take(n_bins * tracks * 4)?
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
-            ),
+            _ => Some(f32s_from_le(take(n_bins * tracks * 4)?)),
         };
         let chrom = strs.pop().unwrap_or_default();
         let name = strs.pop().unwrap_or_default();
