@@ -46,6 +46,11 @@ pub struct Manifest {
     pub bins: usize,
     /// Output formats.
     pub formats: Formats,
+    /// Regions mode: how windows are centred, `summit-or-midpoint` or `midpoint`. Absent in
+    /// genome mode, and in manifests of runs from before summits were used in regions mode (so
+    /// such an unfinished run is not resumed with differently centred windows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub centre: Option<String>,
 }
 
 /// Reads a manifest; a file that is not one is a [`Error::Malformed`] naming it.

@@ -54,7 +54,8 @@ pub enum Target {
         /// Chromosome selection.
         chroms: Option<Vec<String>>,
     },
-    /// One window centred on each region.
+    /// One window centred on each region ([`BedRecord::centre`]; see
+    /// [`PredictOptions::ignore_summits`]).
     Regions(Vec<BedRecord>),
 }
 
@@ -87,6 +88,9 @@ pub struct PredictOptions {
     pub shard: (usize, usize),
     /// Windows per chunk (the unit of resume and sharding); automatic when None.
     pub chunk_windows: Option<usize>,
+    /// With [`Target::Regions`]: centre windows on region midpoints even where a narrowPeak
+    /// summit is given (by default the summit, when there is one).
+    pub ignore_summits: bool,
 }
 
 /// How a run ended.
@@ -151,7 +155,7 @@ pub fn predict(
             for rec in r {
                 fasta.chrom_len(&rec.interval.chrom)?;
             }
-            (WindowSource::Listed(regions_for_model(r, spec.input.length, geom)), "regions")
+            (WindowSource::Listed(regions_for_model(r, spec.input.length, geom, opts.ignore_summits)), "regions")
         }
     };
     if windows.is_empty() {
@@ -182,6 +186,11 @@ pub fn predict(
         stride: opts.stride,
         bins: geom.bins as usize,
         formats: opts.formats,
+        centre: match target {
+            Target::Genome { .. } => None,
+            Target::Regions(_) if opts.ignore_summits => Some("midpoint".into()),
+            Target::Regions(_) => Some("summit-or-midpoint".into()),
+        },
     };
     std::fs::create_dir_all(out.join(PARTS_DIR)).map_err(|e| Error::io(out, e))?;
     let done = out.join(DONE_FILE);
