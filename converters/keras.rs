@@ -346,7 +346,7 @@ fn read_f32_at(path: &Path, addr: u64, n: usize) -> Result<Vec<f32>> {
         let take = ((n - out.len()) * 4).min(buf.len());
         f.read_exact(&mut buf[..take])
             .map_err(|e| Error::malformed(path, format!("byte {addr}"), format!("truncated dataset: {e}")))?;
-        out.extend(buf[..take].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+        out.extend(crate::io::le::f32s_from_le(&buf[..take]));
     }
     Ok(out)
 }

@@ -12,7 +12,6 @@ pub mod drg;
 pub mod keras;
 pub mod torch;
 
-use std::io::Read;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -28,20 +27,10 @@ pub struct Converted {
     pub weights: Weights,
 }
 
-/// Lower-case hex sha256 of a file.
+/// Lower-case hex sha256 of a file, streamed (see [`crate::io::digest`]).
 pub fn sha256_file(path: &Path) -> Result<String> {
-    use sha2::Digest;
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    crate::io::digest::sha256_hex_reader(f).map_err(|e| Error::io(path, e))
 }
 
 /// Provenance for a set of source files.

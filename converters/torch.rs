@@ -45,10 +45,8 @@ pub fn read_state_dict(path: &Path) -> Result<StateDict> {
         let bytes = t.read().map_err(|e| Error::malformed(path, format!("tensor {name}"), format!("{e}")))?;
         use pytorch_reader::DType as D;
         let data: Vec<f32> = match t.dtype() {
-            D::F32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-            D::F64 => {
-                bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32).collect()
-            }
+            D::F32 => crate::io::le::f32s_from_le(&bytes),
+            D::F64 => crate::io::le::f32s_from_f64_le(&bytes),
             D::F16 | D::BF16 => {
                 let st = Weights::from_safetensors(&f16_as_safetensors(&bytes, t.dtype() == D::F16, t.shape())?, path)?;
                 st.tensors.into_values().next().map(|t| t.data).unwrap_or_default()

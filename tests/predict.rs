@@ -242,3 +242,72 @@ fn scalar_model_track_values_sit_on_central_bins() {
         assert!((got[0].2 - y[[0, 0, 7]]).abs() <= 1e-5, "bin {k}: {} vs {}", got[0].2, y[[0, 0, 7]]);
     }
 }
+
+#[test]
+fn narrowpeak_windows_agree_across_onehot_train_and_predict() {
+    // The same BED lines centre the same 401-bp windows in `s2f onehot --length`, genome-style
+    // training data and `s2f predict --bed`: on the narrowPeak summit when a line has one, else
+    // on the midpoint; with --ignore-summits always on the midpoint.
+    let dir = tempfile::tempdir().unwrap();
+    let genome = fixture("genome/hg38_chr1_1mb.fa.gz");
+    let model_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/calderon2019_shallow");
+    let pkg = Package::open(&model_dir).unwrap();
+    let bed = dir.path().join("peaks.narrowPeak");
+    std::fs::write(
+        &bed,
+        "chr1\t100000\t100600\tpeakA\t0\t.\t5.0\t-1\t-1\t150\n\
+         chr1\t200001\t200500\tpeakB\t0\t.\t5.0\t-1\t-1\t-1\n\
+         chr1\t300000\t300010\tpeakC\n",
+    )
+    .unwrap();
+    let records = s2f::genome::bed::read_bed(&bed).unwrap();
+    let chr1 = &common::naive_fasta(&genome)["chr1"];
+    let enc = s2f::genome::onehot::Encoder::<f32>::new(0.0).unwrap();
+    let mut onehots = Vec::new();
+    for (flag, centres) in
+        [(None, [100_150i64, 200_250, 300_005]), (Some("--ignore-summits"), [100_300, 200_250, 300_005])]
+    {
+        let tag = if flag.is_some() { "mid" } else { "summit" };
+        let want: Vec<f32> = centres
+            .iter()
+            .flat_map(|&c| {
+                enc.encode(&common::padded(chr1, c - 200, c + 201), s2f::genome::onehot::Layout::LengthFirst)
+            })
+            .collect();
+        // s2f onehot
+        let npz = dir.path().join(format!("{tag}.npz"));
+        let mut args = vec!["onehot", "--fasta", p(&genome), "--bed", p(&bed), "--length", "401", "--out", p(&npz)];
+        args.extend(flag);
+        ok(&args);
+        let x = s2f::io::npy::read_npz(&npz).unwrap()[0].1.to_f32().unwrap();
+        assert!(x == want, "{tag}: s2f onehot windows");
+        // Genome-style training data
+        let mut fa = s2f::genome::Fasta::open(&genome).unwrap();
+        let windows =
+            s2f::train::data::genome_windows(&fa.chrom_sizes(), Some(&records), 401, None, None, flag.is_some())
+                .unwrap();
+        let starts: Vec<i64> = windows.iter().map(|w| w.interval.start).collect();
+        assert_eq!(starts, centres.map(|c| c - 200), "{tag}: training windows");
+        let data =
+            s2f::train::data::from_genome(&mut fa, &windows, 401, 0.0, &[], s2f::train::data::BinStat::Sum).unwrap();
+        assert!(data.x == want, "{tag}: training sequences");
+        // s2f predict --bed
+        let out = dir.path().join(format!("pred_{tag}"));
+        let mut args = vec!["predict", p(&model_dir), "--genome", p(&genome), "--bed", p(&bed), "--out", p(&out)];
+        args.extend(flag);
+        ok(&args);
+        let arrays = s2f::io::npy::read_npz(out.join("predictions.npz")).unwrap();
+        assert_eq!(arrays[0].1.shape, [3, 1, 45]);
+        let got = arrays[0].1.to_f32().unwrap();
+        for (i, &c) in centres.iter().enumerate() {
+            let y = predict_window(&pkg, &genome, c - 200, 401);
+            let worst = common::excess(&got[i * 45..(i + 1) * 45], y.as_slice().unwrap(), 1e-5, 0.0);
+            assert!(worst <= 0.0, "{tag}: predict window {i} is not the one centred on {c} ({worst})");
+        }
+        onehots.push(x);
+    }
+    // The flag matters only for the line with a summit.
+    let l = 401 * 4;
+    assert_ne!(onehots[0][..l], onehots[1][..l]);
+    assert_eq!(onehots[0][l..], onehots[1][l..]);
+}

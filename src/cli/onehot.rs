@@ -26,8 +26,8 @@ pub struct Args {
     #[arg(long, requires = "gtf")]
     gene_type: Option<String>,
     /// Sequence length: centre a window of this length on each region (its narrowPeak summit
-    /// when it has one) or TSS. Without it, BED regions are used as they are and must all have
-    /// the same length.
+    /// when it has one, else its midpoint) or TSS. Without it, BED regions are used as they are
+    /// and must all have the same length.
     #[arg(long)]
     length: Option<u64>,
     /// Tile chromosomes into windows of this length (the last one is padded with N).
@@ -39,9 +39,9 @@ pub struct Args {
     /// With --window: comma-separated chromosomes to tile (default: all, in index order).
     #[arg(long, requires = "window")]
     chroms: Option<String>,
-    /// Centre on region midpoints even when narrowPeak summits are present.
-    #[arg(long)]
-    no_summit: bool,
+    /// Centre on region midpoints (start + end) / 2 even where narrowPeak summits are given.
+    #[arg(long, alias = "no-summit")]
+    ignore_summits: bool,
     /// Allow regions reaching past chromosome ends; the missing bases are N.
     #[arg(long)]
     pad: bool,
@@ -66,7 +66,7 @@ pub fn run(args: Args) -> Result<()> {
     let (windows, len, pad) = if let Some(bed) = &args.bed {
         let records = read_bed(bed)?;
         match args.length {
-            Some(l) => (centre_on_regions(&records, l, !args.no_summit)?, l, args.pad),
+            Some(l) => (centre_on_regions(&records, l, !args.ignore_summits)?, l, args.pad),
             None => {
                 let (w, l) = regions_as_windows(&records)?;
                 (w, l, args.pad)

@@ -19,9 +19,14 @@ pub struct Args {
     /// Genome FASTA (plain or bgzip with .fai/.gzi).
     #[arg(long)]
     genome: PathBuf,
-    /// Regions: one window centred on each (outputs per region, default format npz).
+    /// Regions: one window centred on each, on its narrowPeak summit when it has one, else on
+    /// its midpoint (outputs per region, default format npz).
     #[arg(long, conflicts_with = "chroms")]
     bed: Option<PathBuf>,
+    /// With --bed: centre on region midpoints (start + end) / 2 even where narrowPeak summits
+    /// are given.
+    #[arg(long, requires = "bed")]
+    ignore_summits: bool,
     /// Chromosomes to score, comma-separated (default: all, in index order).
     #[arg(long)]
     chroms: Option<String>,
@@ -147,6 +152,7 @@ pub fn run(args: Args) -> Result<()> {
         formats,
         shard,
         chunk_windows: args.chunk_windows,
+        ignore_summits: args.ignore_summits,
     };
     let started = std::time::Instant::now();
     match predict(&pkg, &mut predictor, &args.genome, &target, &opts, &args.out)? {

@@ -48,9 +48,14 @@ pub struct Args {
     /// Genome FASTA (genome-style data, with --bigwigs).
     #[arg(long, conflicts_with = "onehot", requires = "bigwigs")]
     genome: Option<PathBuf>,
-    /// BED regions to centre windows on (genome-style); without it the genome is tiled.
+    /// BED regions to centre windows on (genome-style): the narrowPeak summit when a region has
+    /// one, else its midpoint. Without it the genome is tiled.
     #[arg(long, requires = "genome")]
     bed: Option<PathBuf>,
+    /// With --bed: centre on region midpoints (start + end) / 2 even where narrowPeak summits
+    /// are given.
+    #[arg(long, requires = "bed")]
+    ignore_summits: bool,
     /// bigWig targets of one head, comma-separated; repeat the option for more heads.
     #[arg(long)]
     bigwigs: Vec<String>,
@@ -182,6 +187,7 @@ pub fn run(args: Args) -> Result<()> {
         (None, Some(fasta)) => DataSource::Genome {
             fasta: fasta.clone(),
             bed: args.bed.clone(),
+            ignore_summits: args.ignore_summits,
             stride: args.stride,
             chroms: args.chroms.as_deref().map(super::split_list),
             bigwigs: args

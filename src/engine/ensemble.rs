@@ -6,10 +6,13 @@
 //! back along the bin axis), predict, then take the arithmetic mean. Predictions are not
 //! shifted back: shifts are meant to be smaller than a bin, as in basenji's `build_ensemble`.
 
-use ndarray::{s, Array3, ArrayView3, Axis};
+use std::borrow::Cow;
+
+use ndarray::{Array3, ArrayView3, Axis};
 
 use crate::engine::Predictor;
 use crate::error::{Error, Result};
+use crate::genome::onehot::{extend_shifted_onehot, reverse_complement_onehot};
 
 /// The augmentations to average.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,33 +38,49 @@ impl Augment {
     }
 }
 
-/// Shifts one-hot `(N, L, 4)` by `s` positions, filling with `pad`.
+/// Shifts one-hot `(N, L, 4)` by `s` positions (positive moves right), filling with `pad`;
+/// per sequence by [`extend_shifted_onehot`].
 pub fn shift(x: ArrayView3<f32>, s: i64, pad: f32) -> Array3<f32> {
-    let l = x.shape()[1] as i64;
-    let mut out = Array3::from_elem(x.raw_dim(), pad);
-    if s.abs() < l {
-        let (dst, src) = if s >= 0 { (s..l, 0..l - s) } else { (0..l + s, -s..l) };
-        out.slice_mut(s![.., dst.start as usize..dst.end as usize, ..]).assign(&x.slice(s![
-            ..,
-            src.start as usize..src.end as usize,
-            ..
-        ]));
-    }
-    out
+    map_sequences(x, |seq, out| extend_shifted_onehot(out, seq, s, pad))
 }
 
-/// Reverse complement of one-hot `(N, L, 4)` in A, C, G, T order.
+/// Reverse complement of one-hot `(N, L, 4)` in A, C, G, T order; per sequence by
+/// [`reverse_complement_onehot`].
 pub fn reverse_complement(x: ArrayView3<f32>) -> Array3<f32> {
-    let mut v = x.to_owned();
-    v.invert_axis(Axis(1));
-    v.invert_axis(Axis(2));
-    v.as_standard_layout().into_owned()
+    map_sequences(x, |seq, out| {
+        out.extend_from_slice(seq);
+        reverse_complement_onehot(out);
+    })
+}
+
+/// A new standard-layout array whose sequence `n` is what `f` appends to an empty buffer
+/// given sequence `n` of `x` as a flat `(L, 4)` slice. `f` must append `L · 4` values (the
+/// helpers above do); missing ones stay 0.
+fn map_sequences(x: ArrayView3<f32>, f: impl Fn(&[f32], &mut Vec<f32>)) -> Array3<f32> {
+    let mut out = Array3::zeros(x.raw_dim());
+    let mut buf = Vec::with_capacity(x.shape()[1] * x.shape()[2]);
+    for (src, mut dst) in x.outer_iter().zip(out.outer_iter_mut()) {
+        let src: Cow<[f32]> = match src.as_slice() {
+            Some(s) => Cow::Borrowed(s),
+            None => Cow::Owned(src.iter().copied().collect()),
+        };
+        buf.clear();
+        f(&src, &mut buf);
+        dst.iter_mut().zip(&buf).for_each(|(d, s)| *d = *s);
+    }
+    out
 }
 
 /// Predicts with every augmentation and returns the mean `(N, bins, tracks)`.
 pub fn predict_ensemble(p: &mut Predictor, x: ArrayView3<f32>, aug: &Augment) -> Result<Array3<f32>> {
     if aug.shifts.is_empty() {
         return Err(Error::InvalidArgument("at least one shift (0 for none) is needed".into()));
+    }
+    if (aug.rc || aug.shifts.iter().any(|&s| s != 0)) && x.shape()[2] != 4 {
+        return Err(Error::InvalidArgument(format!(
+            "shift and reverse-complement augmentation need one-hot (N, L, 4) input, not {:?}",
+            x.shape()
+        )));
     }
     let mut sum: Option<Array3<f32>> = None;
     for &s in &aug.shifts {
@@ -88,6 +107,7 @@ pub fn predict_ensemble(p: &mut Predictor, x: ArrayView3<f32>, aug: &Augment) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ndarray::s;
 
     #[test]
     fn shift_moves_right_and_pads() {

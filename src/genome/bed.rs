@@ -35,6 +35,19 @@ impl BedRecord {
     pub fn summit_position(&self) -> Option<i64> {
         self.summit.map(|s| self.interval.start + s)
     }
+
+    /// The position a window on this region is centred on: the narrowPeak summit when the
+    /// record has one and `ignore_summits` is false, otherwise the midpoint `(start + end) / 2`
+    /// rounded down ([`Interval::midpoint`]). This is s2f's one centring rule: `s2f onehot
+    /// --bed --length`, `s2f train --bed` and `s2f predict --bed` all use it (each with
+    /// `--ignore-summits`); the window then starts `L / 2` bases before it
+    /// ([`Interval::centred`]).
+    pub fn centre(&self, ignore_summits: bool) -> i64 {
+        match self.summit_position() {
+            Some(s) if !ignore_summits => s,
+            _ => self.interval.midpoint(),
+        }
+    }
 }
 
 /// Reads a BED file. Errors name the file and line.
@@ -125,6 +138,17 @@ mod tests {
         assert_eq!(r[2].summit, Some(42));
         assert_eq!(r[2].summit_position(), Some(142));
         assert_eq!(r[2].strand, None);
+    }
+
+    #[test]
+    fn centre_is_the_summit_unless_ignored_else_the_midpoint() {
+        let r = parse(
+            "chr3\t100\t201\tp\t0\t.\t5.0\t-1\t-1\t42\nchr3\t100\t201\tq\t0\t.\t5.0\t-1\t-1\t-1\nchr3\t100\t201\n",
+        )
+        .unwrap();
+        assert_eq!((r[0].centre(false), r[0].centre(true)), (142, 150));
+        assert_eq!((r[1].centre(false), r[1].centre(true)), (150, 150));
+        assert_eq!((r[2].centre(false), r[2].centre(true)), (150, 150));
     }
 
     #[test]

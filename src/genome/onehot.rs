@@ -124,9 +124,29 @@ impl<T: OneHotValue> Encoder<T> {
     }
 }
 
-/// Reverse-complements one encoded sequence in place (either layout).
+/// Reverse-complements one encoded sequence in place (either layout): positions reverse and
+/// channels go 3, 2, 1, 0 (A↔T, C↔G), which is the reversal of the flat buffer. The one
+/// implementation of the one-hot reverse complement: test-time augmentation
+/// ([`crate::engine::ensemble`]) and training augmentation call it.
 pub fn reverse_complement_onehot<T>(encoded: &mut [T]) {
     encoded.reverse();
+}
+
+/// Appends one encoded sequence in the `(L, 4)` layout ([`Layout::LengthFirst`]) to `out`,
+/// shifted by `shift` positions: a positive shift moves the sequence right
+/// (`shifted[i] = encoded[i − shift]`), a negative one left, and the vacated positions hold
+/// `pad` in all four channels (all of them when `|shift| ≥ L`). Exactly `4 · L` values are
+/// appended, `L = encoded.len() / 4`; a trailing partial position is ignored. The one
+/// implementation of the one-hot shift, used by test-time and training augmentation.
+pub fn extend_shifted_onehot<T: Copy>(out: &mut Vec<T>, encoded: &[T], shift: i64, pad: T) {
+    let l = (encoded.len() / 4) as i64;
+    let s = shift.clamp(-l, l);
+    // Padding before, the kept source positions [from, to), padding after.
+    let (lead, from, to, trail) = if s >= 0 { (s, 0, l - s, 0) } else { (0, -s, l, -s) };
+    out.reserve(4 * l as usize);
+    out.extend(std::iter::repeat_n(pad, 4 * lead as usize));
+    out.extend_from_slice(&encoded[4 * from as usize..4 * to as usize]);
+    out.extend(std::iter::repeat_n(pad, 4 * trail as usize));
 }
 
 /// The complement of a base byte, preserving case; IUPAC codes map to their complements and
@@ -206,6 +226,26 @@ mod tests {
             assert_eq!(x, e.encode(&reverse_complement(seq), layout));
         }
         assert_eq!(reverse_complement(b"ACGTNacgtRYKM"), b"KMRYacgtNACGT".to_vec());
+    }
+
+    #[test]
+    fn shift_moves_right_pads_and_saturates() {
+        let e = Encoder::<f32>::new(0.0).unwrap();
+        let x = e.encode(b"ACGT", Layout::LengthFirst);
+        let shifted = |s: i64| {
+            let mut out = vec![9.0];
+            extend_shifted_onehot(&mut out, &x, s, 0.25);
+            out.split_off(1)
+        };
+        assert_eq!(shifted(0), x);
+        let mut want = vec![0.25; 4];
+        want.extend_from_slice(&x[..12]);
+        assert_eq!(shifted(1), want);
+        let mut want = x[8..].to_vec();
+        want.extend([0.25; 8]);
+        assert_eq!(shifted(-2), want);
+        assert_eq!(shifted(4), [0.25; 16]);
+        assert_eq!(shifted(-9), [0.25; 16]);
     }
 
     #[test]

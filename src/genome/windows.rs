@@ -99,18 +99,16 @@ pub fn tile_regions(records: &[BedRecord], length: u64, stride: u64) -> Result<V
     Ok(out)
 }
 
-/// One window of `length` centred on each region's midpoint, or on its narrowPeak summit when
-/// `use_summit` and the record has one. Windows take the region's label as name.
+/// One window of `length` centred on each region by [`BedRecord::centre`]: on its narrowPeak
+/// summit when `use_summit` and the record has one, otherwise on its midpoint. Windows take the
+/// region's label as name.
 pub fn centre_on_regions(records: &[BedRecord], length: u64, use_summit: bool) -> Result<Vec<Window>> {
     check(length, 1)?;
     Ok(records
         .iter()
-        .map(|r| {
-            let centre = match (use_summit, r.summit_position()) {
-                (true, Some(s)) => s,
-                _ => r.interval.midpoint(),
-            };
-            Window { interval: Interval::centred(r.interval.chrom.clone(), centre, length), name: r.label() }
+        .map(|r| Window {
+            interval: Interval::centred(r.interval.chrom.clone(), r.centre(!use_summit), length),
+            name: r.label(),
         })
         .collect())
 }

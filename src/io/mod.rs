@@ -1,6 +1,8 @@
-//! File output helpers shared by every job.
+//! File input and output helpers shared by every job.
 
 pub mod atomic;
 pub mod bigwig;
+pub mod digest;
+pub mod le;
 pub mod npy;
 pub mod parquet;

@@ -274,10 +274,10 @@ impl NpyArray {
         Some(match self.dtype {
             DType::I8 => d.iter().map(|&b| b as i8 as f32).collect(),
             DType::U8 => d.iter().map(|&b| b as f32).collect(),
-            DType::I32 => d.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
-            DType::I64 => d.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
-            DType::F32 => d.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
-            DType::F64 => d.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
+            DType::I32 => d.chunks_exact(4).map(|c| i32::from_le_bytes(std::array::from_fn(|i| c[i])) as f32).collect(),
+            DType::I64 => d.chunks_exact(8).map(|c| i64::from_le_bytes(std::array::from_fn(|i| c[i])) as f32).collect(),
+            DType::F32 => crate::io::le::f32s_from_le(d),
+            DType::F64 => crate::io::le::f32s_from_f64_le(d),
             DType::Unicode(_) => return None,
         })
     }
@@ -290,7 +290,7 @@ impl NpyArray {
                 .chunks_exact(4 * n.max(1))
                 .map(|c| {
                     c.chunks_exact(4)
-                        .map(|u| u32::from_le_bytes(u.try_into().unwrap()))
+                        .map(|u| u32::from_le_bytes(std::array::from_fn(|i| u[i])))
                         .take_while(|&u| u != 0)
                         .filter_map(char::from_u32)
                         .collect()

@@ -5,7 +5,7 @@
 //! starts at `k·span − offset` (N-padded where it overhangs). Models with one value per window
 //! produce a sliding-window track: windows every `stride` bp, each value assigned to the
 //! window's central stride-wide bin `[k·stride, (k+1)·stride)`. BED mode: one window per region,
-//! centred on it; all its bins are kept.
+//! centred on its narrowPeak summit or midpoint ([`BedRecord::centre`]); all its bins are kept.
 //!
 //! Windows come in a deterministic order (chromosomes as given, then position) and are grouped
 //! into fixed chunks, the unit of work for shards, resume and part files.
@@ -165,12 +165,18 @@ pub fn tile_for_model(
     Ok((0..plan.len()).map(|i| plan.window(i)).collect())
 }
 
-/// One window per BED region, centred on the region's midpoint; every bin is kept.
-pub fn regions_for_model(records: &[BedRecord], input_len: u64, geom: &Geometry) -> Vec<PlannedWindow> {
+/// One window per BED region, centred by [`BedRecord::centre`] (the narrowPeak summit unless
+/// `ignore_summits`, else the midpoint); every bin is kept.
+pub fn regions_for_model(
+    records: &[BedRecord],
+    input_len: u64,
+    geom: &Geometry,
+    ignore_summits: bool,
+) -> Vec<PlannedWindow> {
     records
         .iter()
         .map(|r| {
-            let window = Interval::centred(r.interval.chrom.clone(), r.interval.midpoint(), input_len);
+            let window = Interval::centred(r.interval.chrom.clone(), r.centre(ignore_summits), input_len);
             PlannedWindow {
                 chrom: r.interval.chrom.clone(),
                 out_start: window.start + geom.offset,

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::io::le::{f32s_from_f64_le, f32s_from_le};
 use crate::model::spec::WeightSlot;
 
 /// One tensor: shape (C order) and float32 values.
@@ -108,12 +109,8 @@ impl Weights {
         for (name, view) in st.tensors() {
             let d = view.data();
             let data: Vec<f32> = match view.dtype() {
-                safetensors::Dtype::F32 => {
-                    d.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
-                }
-                safetensors::Dtype::F64 => {
-                    d.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32).collect()
-                }
+                safetensors::Dtype::F32 => f32s_from_le(d),
+                safetensors::Dtype::F64 => f32s_from_f64_le(d),
                 safetensors::Dtype::F16 => {
                     d.chunks_exact(2).map(|c| half_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect()
                 }

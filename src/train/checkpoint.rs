@@ -115,6 +115,7 @@ pub fn load(dir: &Path) -> Result<Option<(State, Groups)>> {
 
 /// A short hex fingerprint of `text` (sha256, first 16 bytes).
 pub fn fingerprint(text: &str) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(text.as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect()
+    let mut hex = crate::io::digest::sha256_hex(text.as_bytes());
+    hex.truncate(32);
+    hex
 }

@@ -8,8 +8,8 @@
 //!   track, separated by commas, tabs or spaces — or an `.npz` with `counts` `(N, tracks)` or
 //!   `(N, bins, tracks)`, `names` and `celltypes` (track names). Data points are matched by
 //!   name; those missing from any file are dropped (and counted in the log).
-//! - Genome style: windows of the model's input length (centred on BED regions, or tiling the
-//!   genome) read from a FASTA, and bigWig coverage binned to each head's output bins
+//! - Genome style: windows of the model's input length (centred on BED regions by
+//!   [`BedRecord::centre`], or tiling the genome; [`genome_windows`]) read from a FASTA, and bigWig coverage binned to each head's output bins
 //!   ([`crate::model::spec::Geometry`]): the sum or mean of the signal per bin (bases without
 //!   data count as 0).
 //!
@@ -20,10 +20,11 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::genome::fasta::Fasta;
+use crate::genome::bed::BedRecord;
+use crate::genome::fasta::{ChromSize, Fasta};
 use crate::genome::folds::Folds;
 use crate::genome::onehot::{Encoder, Layout};
-use crate::genome::windows::Window;
+use crate::genome::windows::{centre_on_regions, tile_genome, Window};
 use crate::io::bigwig::read_bigwig;
 use crate::io::npy::read_npz;
 use crate::model::spec::Geometry;
@@ -280,6 +281,24 @@ pub struct BigwigGroup {
     pub files: Vec<PathBuf>,
     /// Output geometry of the head that reads them.
     pub geometry: Geometry,
+}
+
+/// Windows of `length` bp for genome-style data: with `records`, one per BED record, centred
+/// by [`BedRecord::centre`] (its narrowPeak summit unless `ignore_summits`, else its midpoint)
+/// and named by its label; without, tiles of `chroms` (default all) every `stride` bp (default
+/// `length`).
+pub fn genome_windows(
+    sizes: &[ChromSize],
+    records: Option<&[BedRecord]>,
+    length: u64,
+    stride: Option<u64>,
+    chroms: Option<&[String]>,
+    ignore_summits: bool,
+) -> Result<Vec<Window>> {
+    match records {
+        Some(r) => centre_on_regions(r, length, !ignore_summits),
+        None => tile_genome(sizes, chroms, length, stride.unwrap_or(length)),
+    }
 }
 
 /// Reads windows of the model's input length and bins bigWig signal under each head's bins.

@@ -14,7 +14,6 @@ use crate::error::{Error, Result};
 use crate::genome::bed::read_bed;
 use crate::genome::fasta::Fasta;
 use crate::genome::folds::Folds;
-use crate::genome::windows::{centre_on_regions, tile_genome};
 use crate::model::onnx::EmitOptions;
 use crate::model::spec::{ModelSpec, Source, Track};
 use crate::model::weights::Weights;
@@ -63,6 +62,9 @@ pub enum DataSource {
         fasta: PathBuf,
         /// BED regions to centre windows on; tiles the chromosomes when absent.
         bed: Option<PathBuf>,
+        /// Centre on region midpoints even where narrowPeak summits are given
+        /// ([`crate::genome::bed::BedRecord::centre`]).
+        ignore_summits: bool,
         /// Tiling stride (default the input length).
         stride: Option<u64>,
         /// Chromosomes to tile (default all).
@@ -217,14 +219,19 @@ pub fn run(job: &TrainJob, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<TrainS
     // 3. Genome data, binned by the heads' geometry.
     let dataset = match (dataset, &job.data) {
         (Some(d), _) => d,
-        (None, DataSource::Genome { fasta, bed, stride, chroms, bigwigs, stat }) => {
+        (None, DataSource::Genome { fasta, bed, ignore_summits, stride, chroms, bigwigs, stat }) => {
             let analysis = spec.analyze()?;
             let len = spec.input.length;
             let mut fa = Fasta::open(fasta)?;
-            let windows = match bed {
-                Some(b) => centre_on_regions(&read_bed(b)?, len, true)?,
-                None => tile_genome(&fa.chrom_sizes(), chroms.as_deref(), len, stride.unwrap_or(len))?,
-            };
+            let records = bed.as_ref().map(read_bed).transpose()?;
+            let windows = data::genome_windows(
+                &fa.chrom_sizes(),
+                records.as_deref(),
+                len,
+                *stride,
+                chroms.as_deref(),
+                *ignore_summits,
+            )?;
             let mut groups = Vec::new();
             for (i, files) in bigwigs.iter().enumerate() {
                 let name =

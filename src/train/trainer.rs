@@ -16,6 +16,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 
 use crate::error::{Error, Result};
+use crate::genome::onehot::{extend_shifted_onehot, reverse_complement_onehot};
 use crate::model::spec::ModelSpec;
 use crate::model::weights::Weights;
 use crate::train::checkpoint;
@@ -365,17 +366,9 @@ pub fn make_batch<B: Backend>(
         let rc = cfg.rc && rng.random_bool(0.5);
         let shift = if cfg.shift > 0 { rng.random_range(-(cfg.shift as i64)..=cfg.shift as i64) } else { 0 };
         let start = x.len();
-        for p in 0..l as i64 {
-            let src = p - shift;
-            if src < 0 || src >= l as i64 {
-                x.extend_from_slice(&[n_value; 4]);
-            } else {
-                x.extend_from_slice(&seq[src as usize * 4..src as usize * 4 + 4]);
-            }
-        }
+        extend_shifted_onehot(&mut x, seq, shift, n_value);
         if rc {
-            // Reversing the flat (L, 4) ACGT buffer is the reverse complement.
-            x[start..].reverse();
+            reverse_complement_onehot(&mut x[start..]);
         }
         for (m, y) in data.modalities.iter().zip(ys.iter_mut()) {
             let w = m.width();

@@ -1,0 +1,250 @@
+//! Genome-wide prediction: tile, encode, predict (with test-time augmentation), and write
+//! bigWig or npz outputs — streaming, sharded and resumable.
+//!
+//! Work is cut into chunks of windows (see [`crate::jobs::tiling`]). Each finished chunk is
+//! written atomically as a *part file* under `OUT/.s2f-parts/`, with its windows' coordinates
+//! and values, so a killed run restarted with the same options skips finished chunks, and
+//! `--shard I/N` computes chunks `c` with `c % N == I`. When every chunk is present, the parts
+//! are assembled into the final files (by [`assemble`], also used by `s2f merge`) and removed;
+//! `OUT/s2f-predict.json` then records the run as complete.
+//!
+//! Memory is bounded by the batch and chunk sizes, not the genome: a reader thread fetches and
+//! encodes batches, the calling thread runs the model, a writer thread collects chunks.
+//!
+//! The code follows those seams: `manifest` (what must agree between a run, its resumption and
+//! its shards), `part` (the part-file format), `pipeline` (reader → model → writer) and
+//! `assemble` (bigWig, parquet and npz outputs; `s2f merge`). Their public items are re-exported
+//! here.
+
+mod assemble;
+mod manifest;
+mod part;
+mod pipeline;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::ensemble::Augment;
+use crate::engine::Predictor;
+use crate::error::{Error, Result};
+use crate::genome::bed::BedRecord;
+use crate::genome::fasta::Fasta;
+use crate::io::digest::sha256_hex;
+use crate::jobs::tiling::{chunk_windows, regions_for_model, TilePlan, WindowSource};
+use crate::model::Package;
+
+pub use assemble::{assemble, merge};
+pub use manifest::Manifest;
+pub use part::{read_part, PartWindow};
+
+use manifest::{read_manifest, write_manifest};
+use part::part_path;
+
+/// Folder of part files inside the output folder.
+pub const PARTS_DIR: &str = ".s2f-parts";
+/// Record of a completed run.
+pub const DONE_FILE: &str = "s2f-predict.json";
+
+/// What to predict on.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Whole chromosomes (all, or these in this order).
+    Genome {
+        /// Chromosome selection.
+        chroms: Option<Vec<String>>,
+    },
+    /// One window centred on each region ([`BedRecord::centre`]; see
+    /// [`PredictOptions::ignore_summits`]).
+    Regions(Vec<BedRecord>),
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Formats {
+    /// One bigWig per selected track.
+    pub bigwig: bool,
+    /// `predictions.npz`: `predictions` (N, bins, tracks) float32 and `names`.
+    pub npz: bool,
+    /// `predictions.parquet`: chrom, start, end and one column per track, one row per bin.
+    #[serde(default)]
+    pub parquet: bool,
+}
+
+/// Options of a prediction run.
+#[derive(Debug, Clone)]
+pub struct PredictOptions {
+    /// Output head.
+    pub head: usize,
+    /// Selected output columns (track indices) of that head.
+    pub tracks: Vec<usize>,
+    /// Test-time augmentation.
+    pub augment: Augment,
+    /// Window spacing for one-value-per-window models (default: the window length).
+    pub stride: Option<u64>,
+    /// Output formats.
+    pub formats: Formats,
+    /// `(I, N)`: compute chunks `c % N == I`.
+    pub shard: (usize, usize),
+    /// Windows per chunk (the unit of resume and sharding); automatic when None.
+    pub chunk_windows: Option<usize>,
+    /// With [`Target::Regions`]: centre windows on region midpoints even where a narrowPeak
+    /// summit is given (by default the summit, when there is one).
+    pub ignore_summits: bool,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Outputs written (the paths).
+    Complete(Vec<PathBuf>),
+    /// The outputs already existed for the same options.
+    AlreadyComplete,
+    /// This shard is done; other chunks are missing (present, total).
+    ShardDone(usize, usize),
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect()
+}
+
+/// Output file stem for track `t` of a head: `t0007_CNhs11760_CAGE_aorta` (or `t0007`).
+pub fn track_stem(pkg: &Package, head: usize, t: usize) -> String {
+    let track = pkg.spec.as_ref().and_then(|s| s.heads.get(head)).and_then(|h| h.tracks.iter().find(|x| x.index == t));
+    match track {
+        Some(tr) => {
+            let mut stem = format!("t{t:04}_{}", sanitize(&tr.identifier));
+            if !tr.description.is_empty() {
+                stem.push('_');
+                stem.push_str(&sanitize(&tr.description));
+            }
+            stem.chars().take(120).collect()
+        }
+        None => format!("t{t:04}"),
+    }
+}
+
+/// Runs (or resumes) a prediction; see the module docs.
+pub fn predict(
+    pkg: &Package,
+    predictor: &mut Predictor,
+    genome: &Path,
+    target: &Target,
+    opts: &PredictOptions,
+    out: &Path,
+) -> Result<Outcome> {
+    let spec = pkg.spec.as_ref().ok_or_else(|| {
+        Error::InvalidArgument(
+            "predict needs a model with a spec (geometry); give a package or an .onnx with a sidecar model.json".into(),
+        )
+    })?;
+    let analysis = spec.analyze()?;
+    let (_, geom) =
+        analysis.heads.get(opts.head).ok_or_else(|| Error::InvalidArgument(format!("no head {}", opts.head)))?;
+    if let Some(t) = opts.tracks.iter().find(|&&t| t as u64 >= geom.tracks) {
+        return Err(Error::InvalidArgument(format!("track {t} does not exist (the head has {} tracks)", geom.tracks)));
+    }
+    let fasta = Fasta::open(genome)?;
+    let sizes = fasta.chrom_sizes();
+    let (windows, mode) = match target {
+        Target::Genome { chroms } => (
+            WindowSource::Tiled(TilePlan::new(&sizes, chroms.as_deref(), spec.input.length, geom, opts.stride)?),
+            "genome",
+        ),
+        Target::Regions(r) => {
+            for rec in r {
+                fasta.chrom_len(&rec.interval.chrom)?;
+            }
+            (WindowSource::Listed(regions_for_model(r, spec.input.length, geom, opts.ignore_summits)), "regions")
+        }
+    };
+    if windows.is_empty() {
+        return Err(Error::InvalidArgument("nothing to predict".into()));
+    }
+    let (shard, n_shards) = opts.shard;
+    if n_shards == 0 || shard >= n_shards {
+        return Err(Error::InvalidArgument(format!(
+            "shard {shard}/{n_shards} does not exist (use I/N with 0 ≤ I < N)"
+        )));
+    }
+    let chunk = opts.chunk_windows.unwrap_or_else(|| chunk_windows(geom.bins as usize, opts.tracks.len())).max(1);
+    let n_chunks = windows.len().div_ceil(chunk);
+    let manifest = Manifest {
+        version: 1,
+        model_sha256: sha256_hex(&pkg.onnx),
+        model: spec.name.clone(),
+        genome: genome.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        chrom_sizes: sizes.iter().map(|c| (c.name.clone(), c.len)).collect(),
+        mode: mode.into(),
+        windows: windows.len(),
+        chunk,
+        head: opts.head,
+        tracks: opts.tracks.clone(),
+        track_files: opts.tracks.iter().map(|&t| track_stem(pkg, opts.head, t)).collect(),
+        shifts: opts.augment.shifts.clone(),
+        rc: opts.augment.rc,
+        stride: opts.stride,
+        bins: geom.bins as usize,
+        formats: opts.formats,
+        centre: match target {
+            Target::Genome { .. } => None,
+            Target::Regions(_) if opts.ignore_summits => Some("midpoint".into()),
+            Target::Regions(_) => Some("summit-or-midpoint".into()),
+        },
+    };
+    std::fs::create_dir_all(out.join(PARTS_DIR)).map_err(|e| Error::io(out, e))?;
+    let done = out.join(DONE_FILE);
+    if done.is_file() {
+        if read_manifest(&done)? == manifest {
+            return Ok(Outcome::AlreadyComplete);
+        }
+        return Err(Error::InvalidArgument(format!(
+            "{} holds a finished run with other options or another model; choose another --out",
+            out.display()
+        )));
+    }
+    let mpath = out.join(PARTS_DIR).join("manifest.json");
+    if mpath.is_file() {
+        if read_manifest(&mpath)? != manifest {
+            return Err(Error::InvalidArgument(format!(
+                "{} holds an unfinished run with other options; resume it with the same options or choose another --out",
+                out.display()
+            )));
+        }
+    } else {
+        write_manifest(&mpath, &manifest)?;
+    }
+    let todo: Vec<usize> = (0..n_chunks).filter(|c| c % n_shards == shard && !part_path(out, *c).is_file()).collect();
+    let todo_windows: usize = todo.iter().map(|&c| ((c + 1) * chunk).min(windows.len()) - c * chunk).sum();
+    drop(fasta);
+    tracing::info!(
+        "{} windows in {n_chunks} chunks; this run: {} chunks ({} windows) on {}, {} passes per window",
+        windows.len(),
+        todo.len(),
+        todo_windows,
+        predictor.describe(),
+        opts.augment.passes()
+    );
+    let skip_gaps = matches!(target, Target::Genome { .. });
+    pipeline::run_pipeline(
+        predictor,
+        genome,
+        spec.input.n_value,
+        &windows,
+        &todo,
+        chunk,
+        opts,
+        out,
+        &sizes,
+        todo_windows,
+        skip_gaps,
+    )?;
+    let present = (0..n_chunks).filter(|&c| part_path(out, c).is_file()).count();
+    if present < n_chunks {
+        return Ok(Outcome::ShardDone(present, n_chunks));
+    }
+    let t = std::time::Instant::now();
+    let files = assemble(out)?;
+    tracing::info!("assembled {} output files in {:.2} s", files.len(), t.elapsed().as_secs_f64());
+    Ok(Outcome::Complete(files))
+}
