@@ -168,12 +168,7 @@ pub fn convert(pth: &Path, params_path: &Path) -> Result<Converted> {
         version: VERSION,
         name: get("outname").and_then(|o| o.rsplit('/').next()).unwrap_or("drg_cnn").chars().take(80).collect(),
         description: "DRG CNN (LXsasse/DRG): strand-max convolution, weighted pooling, linear read-out".into(),
-        input: InputSpec {
-            length: l_seqs as u64,
-            n_value: 0.0,
-            layout: Default::default(),
-            onnx_name: "sequence".into(),
-        },
+        input: InputSpec::new(l_seqs as u64, 0.0),
         trunk,
         heads,
         source: None,

@@ -258,7 +258,7 @@ pub fn ft_s2a(pt: &Path, config: &Path) -> Result<Converted> {
             "FT_S2A Basenji2 PyTorch port ({variant}: GELU {} the residual add)",
             if residual_gelu_inside { "before" } else { "after" }
         ),
-        input: InputSpec { length: seq_len, n_value: 0.25, layout: Default::default(), onnx_name: "sequence".into() },
+        input: InputSpec::new(seq_len, 0.25),
         trunk,
         heads,
         source: None,

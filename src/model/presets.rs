@@ -169,7 +169,7 @@ pub fn basenji(params: &Value, name: &str, heads: &[(String, usize)]) -> Result<
         version: VERSION,
         name: name.into(),
         description: "Basenji2-style dilated residual CNN (calico/basenji 2020 semantics)".into(),
-        input: InputSpec { length: seq_len, n_value: 0.0, layout: Default::default(), onnx_name: "sequence".into() },
+        input: InputSpec::new(seq_len, 0.0),
         trunk,
         heads,
         source: None,

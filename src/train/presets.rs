@@ -125,12 +125,7 @@ fn drg(sizes: PresetSizes, heads: &[(String, usize)], blocks: usize) -> Result<M
         } else {
             format!("DRG shallow CNN ({filters} kernels of {kernel}), trained with s2f")
         },
-        input: InputSpec {
-            length: length as u64,
-            n_value: 0.25,
-            layout: Default::default(),
-            onnx_name: "sequence".into(),
-        },
+        input: InputSpec::new(length as u64, 0.25),
         trunk,
         heads,
         source: None,
