@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::model::analysis::{Geo, Inferred, Shape, Walker};
 use crate::model::onnx::emit::{Emitter, Fwd};
+use crate::model::onnx::graph::Graph;
 use crate::model::ops::{Op, Site};
 use crate::model::spec::Activation;
 use crate::train::net::{Act, Interpreter};
@@ -65,6 +66,18 @@ fn sigmoid<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;
 const GELU_TANH_A: f32 = 0.044_715;
 
+/// Emits t = tanh(c·(x + a·x³)) of the tanh GELU; returns (t, x²).
+fn gelu_tanh_inner(g: &mut Graph, x: &str) -> (String, String) {
+    let c = g.const_f32(SQRT_2_OVER_PI);
+    let a = g.const_f32(GELU_TANH_A);
+    let x2 = g.bin("Mul", x, x);
+    let x3 = g.bin("Mul", &x2, x);
+    let ax3 = g.bin("Mul", &x3, &a);
+    let inner = g.bin("Add", x, &ax3);
+    let u = g.bin("Mul", &inner, &c);
+    (g.node("Tanh", &[&u], vec![]), x2)
+}
+
 impl Op for ActivationLayer {
     fn tag(&self) -> &'static str {
         "activation"
@@ -98,16 +111,9 @@ impl Op for ActivationLayer {
                 g.bin("Mul", &xe, &half)
             }
             Activation::GeluTanh => {
-                let c = g.const_f32(SQRT_2_OVER_PI);
-                let a = g.const_f32(GELU_TANH_A);
+                let (t, _) = gelu_tanh_inner(g, x);
                 let one = g.const_f32(1.0);
                 let half = g.const_f32(0.5);
-                let x2 = g.bin("Mul", x, x);
-                let x3 = g.bin("Mul", &x2, x);
-                let ax3 = g.bin("Mul", &x3, &a);
-                let inner = g.bin("Add", x, &ax3);
-                let scaled = g.bin("Mul", &inner, &c);
-                let t = g.node("Tanh", &[&scaled], vec![]);
                 let t1 = g.bin("Add", &t, &one);
                 let xt = g.bin("Mul", x, &t1);
                 g.bin("Mul", &xt, &half)
@@ -169,17 +175,11 @@ impl Op for ActivationLayer {
                 g.bin("Add", &cdf, &xpdf)
             }
             Activation::GeluTanh => {
+                let (t, x2) = gelu_tanh_inner(g, x);
                 let c = g.const_f32(SQRT_2_OVER_PI);
-                let a = g.const_f32(GELU_TANH_A);
                 let a3 = g.const_f32(3.0 * GELU_TANH_A);
                 let one = g.const_f32(1.0);
                 let half = g.const_f32(0.5);
-                let x2 = g.bin("Mul", x, x);
-                let x3 = g.bin("Mul", &x2, x);
-                let ax3 = g.bin("Mul", &x3, &a);
-                let inner = g.bin("Add", x, &ax3);
-                let u = g.bin("Mul", &inner, &c);
-                let t = g.node("Tanh", &[&u], vec![]);
                 let t1 = g.bin("Add", &t, &one);
                 let left = g.bin("Mul", &t1, &half);
                 let t2 = g.bin("Mul", &t, &t);
