@@ -60,12 +60,13 @@ fn drg_shallow_steps(c: &mut Criterion) {
     let mut g = c.benchmark_group("train_drg_shallow_256x15_401bp_45tracks");
     g.sample_size(10);
     g.throughput(Throughput::Elements(1));
+    let analysis = spec.analyze().unwrap();
     g.bench_function("ndarray_cpu_step_batch64", |b| {
         b.iter(|| {
             let idx: Vec<usize> = (start..start + batch).map(|i| i % n).collect();
             start += batch;
             let (xb, ys) = make_batch::<Autodiff<B>>(&spec, &data, &idx, &cfg, &mut rng, &device);
-            train_step(&spec, &[0], &mut store, &mut opt, &cfg, xb, ys).unwrap()
+            train_step(&spec, &analysis, &[0], &mut store, &mut opt, &cfg, xb, ys).unwrap()
         })
     });
     g.finish();

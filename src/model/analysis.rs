@@ -186,7 +186,11 @@ impl Walker {
                 params: inf.params,
                 macs: inf.macs,
             };
-            self.io.insert(lpath, (s, inf.out));
+            if self.io.insert(lpath.clone(), (s, inf.out)).is_some() {
+                return Err(Error::Spec(format!(
+                    "layer path {lpath:?} names two layers (a head name containing '.' collides with a block path): rename the head"
+                )));
+            }
             s = inf.out;
             g = inf.geo;
         }
@@ -308,5 +312,25 @@ impl ModelSpec {
                 self.trunk.iter().filter_map(|l| l.name()).collect::<Vec<_>>().join(", ")
             ))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::ops::{Crop, Layer, MaxPool, Residual};
+    use crate::model::spec::{Head, InputSpec, ModelSpec};
+
+    #[test]
+    fn colliding_layer_paths_are_refused() {
+        // head "a" has a block at index 0 (path head.a.0.0); head "a.0" has layer head.a.0.0 too.
+        let block = Layer::Residual(Residual { layers: vec![Layer::Crop(Crop { left: 0, right: 0 })] });
+        let heads = vec![
+            Head::new("a", vec![Layer::MaxPool(MaxPool { size: 1 }), block]),
+            Head::new("a.0", vec![Layer::Crop(Crop { left: 1, right: 1 })]),
+        ];
+        let mut spec = ModelSpec::new("c", InputSpec::new(8, 0.0), vec![], heads);
+        spec.heads[0].layers.swap(0, 1);
+        let e = spec.analyze().unwrap_err().to_string();
+        assert!(e.contains("layer path \"head.a.0.0\" names two layers"), "{e}");
     }
 }

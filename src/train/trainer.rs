@@ -17,6 +17,7 @@ use rand::Rng;
 
 use crate::error::{Error, Result};
 use crate::genome::onehot::{extend_shifted_onehot, reverse_complement_onehot};
+use crate::model::analysis::Analysis;
 use crate::model::spec::ModelSpec;
 use crate::model::weights::Weights;
 use crate::train::checkpoint;
@@ -228,9 +229,10 @@ pub fn train<B: Backend>(
         order.shuffle(&mut order_rng);
         let mut loss_sum = 0.0;
         let mut batches = 0;
+        let analysis = spec.analyze()?;
         for chunk in order.chunks(cfg.batch) {
             let (x, ys) = make_batch::<Autodiff<B>>(spec, data, chunk, cfg, &mut aug_rng, device);
-            let loss = train_step(spec, &heads, &mut store, &mut opt, cfg, x, ys)?;
+            let loss = train_step(spec, &analysis, &heads, &mut store, &mut opt, cfg, x, ys)?;
             if !loss.is_finite() {
                 return Err(Error::Training(format!(
                     "the training loss became {loss} at epoch {epoch}: lower --lr or add --clip"
@@ -397,6 +399,7 @@ pub fn make_batch<B: Backend>(
 /// One optimiser step on a batch; `heads[m]` is the head of modality `m`. Returns the batch loss.
 pub fn train_step<B: Backend>(
     spec: &ModelSpec,
+    analysis: &Analysis,
     heads: &[usize],
     store: &mut ParamStore<B>,
     opt: &mut Optimizer<B>,
@@ -414,8 +417,7 @@ pub fn train_step<B: Backend>(
         })
         .collect();
     let get = |name: &str| tensors.get(name).map(|(t, _)| t.clone());
-    let analysis = spec.analyze()?;
-    let mut interp = Interpreter::new(spec, &analysis, &get, true).with_im2col(cfg.im2col);
+    let mut interp = Interpreter::new(spec, analysis, &get, true).with_im2col(cfg.im2col);
     let outs = interp.forward(x)?;
     let mut total: Option<Tensor<Autodiff<B>, 1>> = None;
     for (&h, y) in heads.iter().zip(ys) {

@@ -148,9 +148,10 @@ impl<'s> Emitter<'s> {
                     next += 1;
                 }
             }
-            let fwd = with_op!(layer, op => op.onnx_forward(self, &site, &x));
-            self.pending_fold = None;
-            let fwd = fwd?;
+            let fwd = with_op!(layer, op => op.onnx_forward(self, &site, &x))?;
+            if self.pending_fold.take().is_some() {
+                return Err(site.error("emitter: the batch norm to fold was not taken by the layer before it"));
+            }
             let y = fwd.y.clone();
             steps.push(Step { layer, site, x, fwd });
             x = y;

@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::model::analysis::{Geo, Inferred, Shape, Walker};
 use crate::model::onnx::emit::{Emitter, Fwd};
 use crate::model::onnx::graph::attr_ints;
-use crate::model::ops::{seq_input, Op, Site};
+use crate::model::ops::{layer_error, seq_input, Op, Site};
 use crate::train::net::{Act, Interpreter};
 
 fn yes() -> bool {
@@ -42,6 +42,9 @@ impl Op for Dense {
 
     fn infer(&self, w: &mut Walker, path: &str, input: Shape, g: Geo) -> Result<Inferred> {
         let (c, l) = seq_input(path, self.tag(), input)?;
+        if self.units == 0 {
+            return Err(layer_error(path, self.tag(), "units must be positive"));
+        }
         let prefix = self.name.clone().unwrap_or_else(|| path.to_string());
         let mut params = w.slot(&prefix, "weight", vec![self.units, c]);
         if self.bias {
@@ -112,5 +115,7 @@ mod tests {
         assert_eq!((a.params, a.macs), (15, 7 * 3 * 4));
         let e = error(7, vec![Layer::Flatten(Flatten {}), Layer::Dense(Dense { name: None, units: 3, bias: true })]);
         assert!(e.contains("trunk.1 (dense): needs a (length, channels) input"), "{e}");
+        let e = error(7, vec![Layer::Dense(Dense { name: None, units: 0, bias: true })]);
+        assert!(e.contains("trunk.0 (dense): units must be positive"), "{e}");
     }
 }

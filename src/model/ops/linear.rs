@@ -45,6 +45,9 @@ impl Op for Linear {
                 return Err(layer_error(path, self.tag(), "needs flat features: add a flatten layer first"))
             }
         };
+        if self.units == 0 {
+            return Err(layer_error(path, self.tag(), "units must be positive"));
+        }
         let prefix = self.name.clone().unwrap_or_else(|| path.to_string());
         let mut params = w.slot(&prefix, "weight", vec![self.units, f]);
         if self.bias {
