@@ -397,6 +397,7 @@ pub fn make_batch<B: Backend>(
 }
 
 /// One optimiser step on a batch; `heads[m]` is the head of modality `m`. Returns the batch loss.
+#[allow(clippy::too_many_arguments)]
 pub fn train_step<B: Backend>(
     spec: &ModelSpec,
     analysis: &Analysis,
