@@ -1,5 +1,6 @@
 //! Jobs: whole workflows over genome windows, shared by the CLI and other front ends.
 
+pub mod attribute;
 pub mod onehot;
 pub mod predict;
 pub mod tiling;
