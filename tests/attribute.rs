@@ -128,3 +128,44 @@ fn bad_requests_are_refused() {
     let e = a.attribute(Array3::<f32>::zeros((1, 400, 4)).view()).unwrap_err().to_string();
     assert!(e.contains("the model reads (N, 401, 4)"), "{e}");
 }
+
+#[test]
+fn cli_writes_drg_gradients_with_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = drg_input(4);
+    let input = dir.path().join("x.npy");
+    s2f::io::npy::write_npy(&input, &[4, 401, 4], x.as_slice().unwrap()).unwrap();
+    let out = dir.path().join("attr");
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/calderon2019_shallow");
+    common::ok(&[
+        "attribute",
+        common::p(&model),
+        "--input",
+        common::p(&input),
+        "--tracks",
+        "0,7",
+        "--out",
+        common::p(&out),
+    ]);
+    let arrays = s2f::io::npy::read_npz(out.join("attributions.npz")).unwrap();
+    let get = |k: &str| arrays.iter().find(|(n, _)| n == k).map(|(_, a)| a).unwrap();
+    let a = get("attributions");
+    assert_eq!(a.shape, vec![4, 2, 401, 4]);
+    let got = Array4::from_shape_vec((4, 2, 401, 4), a.to_f32().unwrap()).unwrap();
+    let e = rel_err(&got, &drg_maps("models/drg_calderon_shallow/grad.npy"));
+    assert!(e <= 1e-4, "{e}");
+    assert_eq!(get("onehot").shape, vec![4, 401, 4]);
+    assert_eq!(get("names").to_strings().unwrap().len(), 4);
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("attribute.json")).unwrap()).unwrap();
+    assert_eq!(meta["method"], "grad");
+    assert_eq!(meta["centred_over_bases"], true);
+    // A bare ONNX model is refused with the reason, and nothing is written.
+    let bare = fixture("models/drg_calderon_shallow/model.onnx");
+    let out2 = dir.path().join("bare");
+    common::fails(
+        &["attribute", common::p(&bare), "--input", common::p(&input), "--out", common::p(&out2)],
+        &["attributions need an s2f package"],
+    );
+    assert!(!out2.exists());
+}

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod attribute;
 mod convert;
 mod export_onnx;
 mod folds;
@@ -45,6 +46,8 @@ enum Command {
     Package(package::Args),
     /// Score a genome or BED regions with a model: bigWig / npz outputs, TTA, shards, resume.
     Predict(predict::Args),
+    /// Attributions: which bases drive a prediction (input gradients on any engine).
+    Attribute(attribute::Args),
     /// Combine the outputs of `predict --shard` runs into the files an unsharded run writes.
     Merge(predict::MergeArgs),
     /// Import a Keras .h5 (Basenji2), PyTorch (FT_S2A) or DRG checkpoint into a model package.
@@ -108,6 +111,7 @@ pub fn main() -> ExitCode {
 
     let result = match cli.command {
         Command::Onehot(a) => onehot::run(a),
+        Command::Attribute(a) => attribute::run(a),
         Command::Folds(a) => folds::run(a),
         Command::Tss(a) => tss::run(a),
         Command::Inspect(a) => inspect::run(a),
@@ -137,6 +141,69 @@ pub fn main() -> ExitCode {
 }
 
 /// Parses a comma-separated list, dropping empty items.
+/// Track columns of `head` from `--tracks` (indices) or `--track-names` (identifiers or
+/// descriptions of the model's track table); all tracks when neither is given.
+pub(crate) fn select_tracks(
+    spec: &s2f::model::ModelSpec,
+    head: usize,
+    tracks: Option<&str>,
+    names: Option<&str>,
+) -> anyhow::Result<Vec<usize>> {
+    use anyhow::Context;
+    let n_tracks = spec.analyze()?.heads[head].1.tracks as usize;
+    Ok(match (tracks, names) {
+        (Some(t), _) => split_list(t)
+            .iter()
+            .map(|x| x.parse::<usize>().with_context(|| format!("--tracks: {x:?} is not a track index")))
+            .collect::<anyhow::Result<_>>()?,
+        (None, Some(names)) => {
+            let table = &spec.heads[head].tracks;
+            if table.is_empty() {
+                anyhow::bail!("--track-names: the model has no track table (convert it with --targets)");
+            }
+            split_list(names)
+                .iter()
+                .map(|n| {
+                    table
+                        .iter()
+                        .find(|t| &t.identifier == n || &t.description == n)
+                        .map(|t| t.index)
+                        .with_context(|| format!("--track-names: no track {n:?}"))
+                })
+                .collect::<anyhow::Result<_>>()?
+        }
+        (None, None) => (0..n_tracks).collect(),
+    })
+}
+
+/// One-hot input from an `.npy` `(N, L, 4)` or the `.npz` `s2f onehot` writes (`seqfeatures`,
+/// with its `genenames`): (values `(N, L, C)` as float32, sequence names).
+pub(crate) fn read_onehot_input(path: &std::path::Path) -> anyhow::Result<(ndarray::Array3<f32>, Vec<String>)> {
+    use anyhow::Context;
+    let (arr, names) = if path.extension().is_some_and(|e| e == "npz") {
+        let arrays = s2f::io::npy::read_npz(path)?;
+        let names = arrays.iter().find(|(n, _)| n == "genenames").and_then(|(_, a)| a.to_strings());
+        let x = arrays
+            .into_iter()
+            .find(|(n, _)| n == "seqfeatures")
+            .map(|(_, a)| a)
+            .with_context(|| format!("{}: no seqfeatures array (write it with s2f onehot)", path.display()))?;
+        (x, names)
+    } else {
+        (s2f::io::npy::read_npy(path)?, None)
+    };
+    if arr.shape.len() != 3 {
+        anyhow::bail!("{}: expected a rank-3 one-hot array (N, L, 4), found {:?}", path.display(), arr.shape);
+    }
+    let x = arr.to_f32().with_context(|| format!("{}: expected a numeric one-hot array", path.display()))?;
+    let n = arr.shape[0];
+    let names = match names {
+        Some(v) if v.len() == n => v,
+        _ => (0..n).map(|i| format!("seq{i}")).collect(),
+    };
+    Ok((ndarray::Array3::from_shape_vec((n, arr.shape[1], arr.shape[2]), x)?, names))
+}
+
 pub(crate) fn split_list(s: &str) -> Vec<String> {
     s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect()
 }

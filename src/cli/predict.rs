@@ -83,30 +83,7 @@ pub fn run(args: Args) -> Result<()> {
         .as_ref()
         .context("predict needs a model with a spec: a package, or an .onnx with a sidecar model.json")?;
     let head = spec.head_index(args.head.as_deref())?;
-    let n_tracks = spec.analyze()?.heads[head].1.tracks as usize;
-    let tracks: Vec<usize> = match (&args.tracks, &args.track_names) {
-        (Some(t), _) => super::split_list(t)
-            .iter()
-            .map(|x| x.parse::<usize>().with_context(|| format!("--tracks: {x:?} is not a track index")))
-            .collect::<Result<_>>()?,
-        (None, Some(names)) => {
-            let table = &spec.heads[head].tracks;
-            if table.is_empty() {
-                bail!("--track-names: the model has no track table (convert it with --targets)");
-            }
-            super::split_list(names)
-                .iter()
-                .map(|n| {
-                    table
-                        .iter()
-                        .find(|t| &t.identifier == n || &t.description == n)
-                        .map(|t| t.index)
-                        .with_context(|| format!("--track-names: no track {n:?}"))
-                })
-                .collect::<Result<_>>()?
-        }
-        (None, None) => (0..n_tracks).collect(),
-    };
+    let tracks = super::select_tracks(spec, head, args.tracks.as_deref(), args.track_names.as_deref())?;
     if tracks.is_empty() {
         bail!("no tracks selected");
     }
