@@ -37,6 +37,7 @@ fn opts(method: Method) -> AttributeOptions {
         combine: Combine::PerTrack,
         center: true,
         rc: false,
+        span: None,
         batch: 3,
     }
 }
@@ -168,4 +169,45 @@ fn cli_writes_drg_gradients_with_metadata() {
         &["attributions need an s2f package"],
     );
     assert!(!out2.exists());
+}
+
+#[test]
+fn ism_reproduces_drg_ism_on_every_engine() {
+    // Two of the fixture's four sequences keep the naive mutagenesis quick.
+    let want = drg_maps("models/drg_calderon_shallow/ism.npy").slice(s![..2, .., .., ..]).to_owned();
+    let x = drg_input(2);
+    for kind in engines() {
+        let mut a =
+            Attributor::new(&shipped(), kind, Device::Cpu, AttributeOptions { batch: 256, ..opts(Method::Ism) })
+                .unwrap();
+        let got = a.attribute(x.view()).unwrap();
+        let e = rel_err(&got, &want);
+        assert!(e <= 1e-4, "{kind:?}: ism differs from DRG's by {e} of the largest value");
+    }
+    // A span mutates only its positions, and those agree with the full run.
+    let kind = engines()[0];
+    let raw = |span| {
+        Attributor::new(
+            &shipped(),
+            kind,
+            Device::Cpu,
+            AttributeOptions { center: false, span, batch: 256, ..opts(Method::Ism) },
+        )
+        .unwrap()
+        .attribute(x.slice(s![..1, .., ..]))
+        .unwrap()
+    };
+    let full = raw(None);
+    let part = raw(Some(100..120));
+    assert!(part.slice(s![.., .., ..100, ..]).iter().all(|&v| v == 0.0));
+    assert!(
+        rel_err(&part.slice(s![.., .., 100..120, ..]).to_owned(), &full.slice(s![.., .., 100..120, ..]).to_owned())
+            < 1e-6
+    );
+    // Without centring the observed base is exactly 0.
+    let x0 = x.slice(s![0, 100..120, ..]);
+    for (i, pos) in x0.outer_iter().enumerate() {
+        let b = pos.iter().position(|&v| v == 1.0).unwrap();
+        assert_eq!(part[(0, 0, 100 + i, b)], 0.0);
+    }
 }

@@ -15,6 +15,8 @@ enum MethodArg {
     Grad,
     /// Raw input gradient × input.
     GradXInput,
+    /// Saturation mutagenesis: f(mutant) − f(reference), centred over bases unless --no-center.
+    Ism,
 }
 
 /// How selected tracks form objectives.
@@ -55,6 +57,9 @@ pub struct Args {
     /// Keep raw gradients (no centring over the four bases).
     #[arg(long)]
     no_center: bool,
+    /// Positions a:b (0-based, half-open) mutated by --method ism (default the whole window).
+    #[arg(long)]
+    span: Option<String>,
     /// Average with the reverse complement's attributions (mapped back).
     #[arg(long)]
     rc: bool,
@@ -75,10 +80,10 @@ pub struct Args {
     out: PathBuf,
 }
 
-fn parse_range(s: &str) -> Result<std::ops::Range<usize>> {
-    let (a, b) = s.split_once(':').with_context(|| format!("--bins {s:?}: expected a:b"))?;
-    let a = a.trim().parse::<usize>().with_context(|| format!("--bins {s:?}: {a:?} is not a bin index"))?;
-    let b = b.trim().parse::<usize>().with_context(|| format!("--bins {s:?}: {b:?} is not a bin index"))?;
+fn parse_range(flag: &str, s: &str) -> Result<std::ops::Range<usize>> {
+    let (a, b) = s.split_once(':').with_context(|| format!("{flag} {s:?}: expected a:b"))?;
+    let a = a.trim().parse::<usize>().with_context(|| format!("{flag} {s:?}: {a:?} is not an index"))?;
+    let b = b.trim().parse::<usize>().with_context(|| format!("{flag} {s:?}: {b:?} is not an index"))?;
     Ok(a..b)
 }
 
@@ -93,7 +98,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let n_bins = spec.analyze()?.heads[head].1.bins as usize;
     let bins = match (&args.bins, args.center) {
-        (Some(b), _) => Some(parse_range(b)?),
+        (Some(b), _) => Some(parse_range("--bins", b)?),
         (None, Some(c)) => {
             if c == 0 || c > n_bins {
                 bail!("--center {c}: the head has {n_bins} bins");
@@ -106,7 +111,9 @@ pub fn run(args: Args) -> Result<()> {
     let method = match args.method {
         MethodArg::Grad => Method::Grad,
         MethodArg::GradXInput => Method::GradXInput,
+        MethodArg::Ism => Method::Ism,
     };
+    let span = args.span.as_deref().map(|s| parse_range("--span", s)).transpose()?;
     let combine = match args.combine {
         CombineArg::PerTrack => Combine::PerTrack,
         CombineArg::Mean => Combine::Mean,
@@ -119,6 +126,7 @@ pub fn run(args: Args) -> Result<()> {
         combine,
         center: !args.no_center,
         rc: args.rc,
+        span: span.clone(),
         batch: args.batch,
     };
     let mut attributor = Attributor::new(&pkg, args.engine.into(), args.device.into(), opts)?;
@@ -145,13 +153,14 @@ pub fn run(args: Args) -> Result<()> {
     w.add_strings("tracks", &track_ids)?;
     w.finish()?;
     let meta = serde_json::json!({
-        "method": match method { Method::Grad => "grad", Method::GradXInput => "grad-x-input" },
+        "method": match method { Method::Grad => "grad", Method::GradXInput => "grad-x-input", Method::Ism => "ism" },
+        "span": span.map(|r| [r.start, r.end]),
         "head": spec.heads[head].name,
         "tracks": tracks,
         "track_ids": track_ids,
         "combine": match combine { Combine::PerTrack => "per-track", Combine::Mean => "mean" },
         "bins": bins.map(|r| [r.start, r.end]),
-        "centred_over_bases": method == Method::Grad && !args.no_center,
+        "centred_over_bases": method != Method::GradXInput && !args.no_center,
         "reverse_complement_averaged": args.rc,
         "shape": "(N, maps, L, 4): position, base A,C,G,T",
         "engine": attributor.describe(),

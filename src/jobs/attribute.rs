@@ -9,14 +9,19 @@
 //! Methods:
 //! - [`Method::Grad`]: ∂objective/∂input; mean-centred over the four bases at each position
 //!   unless `center` is off (DRG's `takegrad`, with weighted pooling's `min` pad held constant);
-//! - [`Method::GradXInput`]: the raw gradient times the input.
+//! - [`Method::GradXInput`]: the raw gradient times the input;
+//! - [`Method::Ism`]: in-silico saturation mutagenesis: for every position of `span` and every
+//!   base, objective(mutant) − objective(reference), 0 at the observed base (all four bases are
+//!   substituted where the input has no observed base, e.g. N); mean-centred over bases unless
+//!   `center` is off (DRG's `ism`). Positions outside `span` are 0. Mutants run through the
+//!   model graph in batches.
 //!
 //! With `rc`, the maps of the reverse complement, mapped back to forward coordinates (reverse
 //! both axes), are averaged with the forward ones.
 
 use std::ops::Range;
 
-use ndarray::{Array3, Array4, ArrayView3, Axis};
+use ndarray::{Array2, Array3, Array4, ArrayView3, Axis};
 
 use crate::engine::{create, Device, Engine, EngineKind};
 use crate::error::{Error, Result};
@@ -31,6 +36,8 @@ pub enum Method {
     Grad,
     /// Raw input gradient × input.
     GradXInput,
+    /// Saturation mutagenesis.
+    Ism,
 }
 
 /// How the selected tracks form objectives.
@@ -60,6 +67,8 @@ pub struct AttributeOptions {
     pub center: bool,
     /// Average with the reverse complement's maps.
     pub rc: bool,
+    /// Positions mutated by [`Method::Ism`] (`None`: the whole window).
+    pub span: Option<Range<usize>>,
     /// Rows (sequence × map) per engine run.
     pub batch: usize,
 }
@@ -119,7 +128,18 @@ impl Attributor {
                 objectives[(m, b, t)] += share;
             }
         }
-        let graph = emit_gradient(spec, weights, opts.head, EmitOptions::default())?;
+        if let Some(span) = &opts.span {
+            if span.start >= span.end || span.end as u64 > spec.input.length {
+                return Err(Error::InvalidArgument(format!(
+                    "span {}:{} is not a non-empty range within the {}-bp window",
+                    span.start, span.end, spec.input.length
+                )));
+            }
+        }
+        let graph = match opts.method {
+            Method::Ism => crate::model::onnx::emit(spec, weights, EmitOptions::default())?,
+            Method::Grad | Method::GradXInput => emit_gradient(spec, weights, opts.head, EmitOptions::default())?,
+        };
         let engine = create(kind, device, &graph)?;
         Ok(Self { engine, opts, length: spec.input.length as usize, bins, tracks, objectives })
     }
@@ -167,8 +187,98 @@ impl Attributor {
         Ok(out)
     }
 
-    /// One pass over `x` (no reverse complement): every sequence × map as one row.
+    /// One pass over `x` (no reverse complement).
     fn pass(&mut self, x: ArrayView3<f32>) -> Result<Array4<f32>> {
+        match self.opts.method {
+            Method::Ism => self.ism(x),
+            Method::Grad | Method::GradXInput => self.gradients(x),
+        }
+    }
+
+    /// Objective values `(rows, maps)` of the model's outputs for `x`, in engine batches.
+    fn objectives_of(&mut self, x: &Array3<f32>) -> Result<Array2<f32>> {
+        let (rows, l, _) = x.dim();
+        let maps = self.maps();
+        let mut out = Array2::<f32>::zeros((rows, maps));
+        let mut start = 0;
+        while start < rows {
+            let end = (start + self.opts.batch).min(rows);
+            let xb = x.slice(ndarray::s![start..end, .., ..]).to_owned().into_dyn();
+            let mut outs = self.engine.run(xb)?;
+            let head = self.opts.head;
+            if head >= outs.len() {
+                return Err(Error::Engine { engine: self.engine.describe(), message: format!("no output {head}") });
+            }
+            let y = outs.swap_remove(head);
+            if y.shape() != [end - start, self.bins, self.tracks] {
+                return Err(Error::Engine {
+                    engine: self.engine.describe(),
+                    message: format!(
+                        "output of shape {:?}, expected [{}, {}, {}]",
+                        y.shape(),
+                        end - start,
+                        self.bins,
+                        self.tracks
+                    ),
+                });
+            }
+            for (r, yr) in y.outer_iter().enumerate() {
+                for m in 0..maps {
+                    let w = self.objectives.index_axis(Axis(0), m);
+                    out[(start + r, m)] = yr.iter().zip(w.iter()).map(|(a, b)| a * b).sum();
+                }
+            }
+            start = end;
+        }
+        debug_assert_eq!(l, self.length);
+        Ok(out)
+    }
+
+    /// Saturation mutagenesis of each sequence of `x`.
+    fn ism(&mut self, x: ArrayView3<f32>) -> Result<Array4<f32>> {
+        let (n, l, _) = x.dim();
+        let maps = self.maps();
+        let span = self.opts.span.clone().unwrap_or(0..l);
+        let mut out = Array4::<f32>::zeros((n, maps, l, 4));
+        for s in 0..n {
+            let xs = x.index_axis(Axis(0), s);
+            // Row 0 is the reference; then one row per (position, base) that differs from it.
+            let mut muts: Vec<(usize, usize)> = Vec::new();
+            for i in span.clone() {
+                let observed = (0..4).find(|&b| xs[(i, b)] == 1.0 && (0..4).all(|c| c == b || xs[(i, c)] == 0.0));
+                for b in 0..4 {
+                    if Some(b) != observed {
+                        muts.push((i, b));
+                    }
+                }
+            }
+            let mut batch = Array3::<f32>::zeros((muts.len() + 1, l, 4));
+            for mut row in batch.outer_iter_mut() {
+                row.assign(&xs);
+            }
+            for (k, &(i, b)) in muts.iter().enumerate() {
+                let mut pos = batch.slice_mut(ndarray::s![k + 1, i, ..]);
+                pos.fill(0.0);
+                pos[b] = 1.0;
+            }
+            let obj = self.objectives_of(&batch)?;
+            for (k, &(i, b)) in muts.iter().enumerate() {
+                for m in 0..maps {
+                    out[(s, m, i, b)] = obj[(k + 1, m)] - obj[(0, m)];
+                }
+            }
+        }
+        if self.opts.center {
+            for mut pos in out.lanes_mut(Axis(3)) {
+                let mean = pos.sum() / 4.0;
+                pos.mapv_inplace(|v| v - mean);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Gradient methods: every sequence × map as one row of the gradient graph.
+    fn gradients(&mut self, x: ArrayView3<f32>) -> Result<Array4<f32>> {
         let (n, l, _) = x.dim();
         let maps = self.maps();
         let rows = n * maps;
@@ -206,7 +316,7 @@ impl Attributor {
                     pos.mapv_inplace(|v| v - mean);
                 }
             }
-            Method::Grad => {}
+            Method::Grad | Method::Ism => {}
             Method::GradXInput => {
                 for (mut s, xs) in out.outer_iter_mut().zip(x.outer_iter()) {
                     for mut map in s.outer_iter_mut() {
