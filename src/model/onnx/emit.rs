@@ -8,7 +8,7 @@ use std::ops::Range;
 use crate::error::{Error, Result};
 use crate::model::analysis::Analysis;
 use crate::model::onnx::graph::Graph;
-use crate::model::ops::{with_op, Layer, Op, Site};
+use crate::model::ops::{with_op, Backward, Layer, Op, Site};
 use crate::model::weights::Weights;
 
 /// What an op's forward lowering produced: its output, the tensors its backward lowering reads
@@ -164,7 +164,8 @@ impl<'s> Emitter<'s> {
     /// gradient `dy` of their output.
     pub fn backward(&mut self, steps: &[Step<'s>], mut dy: String) -> Result<String> {
         for s in steps.iter().rev() {
-            dy = with_op!(s.layer, op => op.onnx_backward(self, &s.site, &s.x, &s.fwd, &dy))?;
+            let b = Backward { at: &s.site, x: &s.x, fwd: &s.fwd, dy: &dy };
+            dy = with_op!(s.layer, op => op.onnx_backward(self, b))?;
         }
         Ok(dy)
     }

@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::model::analysis::{Geo, Inferred, Shape, Walker};
 use crate::model::onnx::emit::{Emitter, Fwd};
 use crate::model::onnx::graph::Graph;
-use crate::model::ops::{Op, Site};
+use crate::model::ops::{Backward, Op, Site};
 use crate::model::spec::Activation;
 use crate::train::net::{Act, Interpreter};
 
@@ -79,9 +79,7 @@ fn gelu_tanh_inner(g: &mut Graph, x: &str) -> (String, String) {
 }
 
 impl Op for ActivationLayer {
-    fn tag(&self) -> &'static str {
-        "activation"
-    }
+    const TAG: &'static str = "activation";
 
     fn infer(&self, _w: &mut Walker, _path: &str, input: Shape, g: Geo) -> Result<Inferred> {
         Ok(Inferred::plain(input, g, self.function.name()))
@@ -125,14 +123,8 @@ impl Op for ActivationLayer {
     /// dx = dy·f′(x), with f′ written out per function (gelu_erf: Φ(x) + x·φ(x); gelu_tanh:
     /// ½(1 + t) + ½x(1 − t²)·c(1 + 3a·x²); gelu_sigmoid: s·(1 + 1.702·x·(1 − s)) with
     /// s = σ(1.702x); softplus: σ(x); exp: eˣ; sigmoid: σ(1 − σ); relu: 1 where x > 0).
-    fn onnx_backward<'s>(
-        &'s self,
-        e: &mut Emitter<'s>,
-        _at: &Site,
-        x: &str,
-        fwd: &Fwd<'s>,
-        dy: &str,
-    ) -> Result<String> {
+    fn onnx_backward<'s>(&'s self, e: &mut Emitter<'s>, b: Backward<'_, 's>) -> Result<String> {
+        let Backward { at: _, x, fwd, dy } = b;
         let g = &mut e.g;
         let d = match self.function {
             Activation::Relu => {

@@ -10,7 +10,7 @@ use crate::model::analysis::{Geo, Inferred, Shape, Walker};
 use crate::model::onnx::emit::{Emitter, Fwd};
 use crate::model::onnx::graph::attr_ints;
 use crate::model::ops::max_pool::{pool_infer, unwindow};
-use crate::model::ops::{Op, Site};
+use crate::model::ops::{Backward, Op, Site};
 use crate::train::net::{Act, Interpreter};
 
 /// Average pooling, window = stride = `size`.
@@ -22,9 +22,7 @@ pub struct AvgPool {
 }
 
 impl Op for AvgPool {
-    fn tag(&self) -> &'static str {
-        "avg_pool"
-    }
+    const TAG: &'static str = "avg_pool";
 
     fn infer(&self, _w: &mut Walker, path: &str, input: Shape, g: Geo) -> Result<Inferred> {
         pool_infer(self.tag(), self.size, path, input, g)
@@ -36,14 +34,8 @@ impl Op for AvgPool {
     }
 
     /// Each position of a window receives dy/size.
-    fn onnx_backward<'s>(
-        &'s self,
-        e: &mut Emitter<'s>,
-        at: &Site,
-        _x: &str,
-        _fwd: &Fwd<'s>,
-        dy: &str,
-    ) -> Result<String> {
+    fn onnx_backward<'s>(&'s self, e: &mut Emitter<'s>, b: Backward<'_, 's>) -> Result<String> {
+        let Backward { at, x: _, fwd: _, dy } = b;
         let (c, l) = at.seq()?;
         let share = e.g.const_f32_fill(1.0 / self.size as f32, self.size);
         let dyw = e.g.unsqueeze(dy, &[3]);

@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::model::analysis::{Geo, Inferred, Shape, Walker};
 use crate::model::onnx::emit::{Emitter, Fwd};
 use crate::model::onnx::graph::attr_f;
-use crate::model::ops::{seq_input, Op, Site};
+use crate::model::ops::{seq_input, Backward, Op, Site};
 use crate::train::net::{to_vec, Act, Interpreter};
 
 /// Batch normalisation with running statistics.
@@ -25,9 +25,7 @@ pub struct BatchNorm {
 const PARAMS: [&str; 4] = ["gamma", "beta", "mean", "var"];
 
 impl Op for BatchNorm {
-    fn tag(&self) -> &'static str {
-        "batch_norm"
-    }
+    const TAG: &'static str = "batch_norm";
 
     fn name(&self) -> Option<&str> {
         self.name.as_deref()
@@ -53,14 +51,8 @@ impl Op for BatchNorm {
     }
 
     /// With running statistics the op is a per-channel affine map: dx = dy·γ/√(var + eps).
-    fn onnx_backward<'s>(
-        &'s self,
-        e: &mut Emitter<'s>,
-        _at: &Site,
-        _x: &str,
-        fwd: &Fwd<'s>,
-        dy: &str,
-    ) -> Result<String> {
+    fn onnx_backward<'s>(&'s self, e: &mut Emitter<'s>, b: Backward<'_, 's>) -> Result<String> {
+        let Backward { at: _, x: _, fwd, dy } = b;
         let (gamma, var) = (fwd.saved(0)?.to_string(), fwd.saved(1)?.to_string());
         let eps = e.g.const_f32(self.eps);
         let v = e.g.bin("Add", &var, &eps);

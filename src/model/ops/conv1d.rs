@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::model::analysis::{Geo, Inferred, Shape, Walker};
 use crate::model::onnx::emit::{Emitter, Fwd};
 use crate::model::onnx::graph::attr_ints;
-use crate::model::ops::{layer_error, seq_input, Op, Site};
+use crate::model::ops::{layer_error, seq_input, Backward, Op, Site};
 use crate::model::spec::Padding;
 use crate::train::net::{Act, Interpreter};
 
@@ -88,9 +88,7 @@ pub(crate) fn conv_vjp(
 }
 
 impl Op for Conv1d {
-    fn tag(&self) -> &'static str {
-        "conv1d"
-    }
+    const TAG: &'static str = "conv1d";
 
     fn name(&self) -> Option<&str> {
         self.name.as_deref()
@@ -157,14 +155,8 @@ impl Op for Conv1d {
         Ok(Fwd::new(y).saving(vec![w]))
     }
 
-    fn onnx_backward<'s>(
-        &'s self,
-        e: &mut Emitter<'s>,
-        at: &Site,
-        _x: &str,
-        fwd: &Fwd<'s>,
-        dy: &str,
-    ) -> Result<String> {
+    fn onnx_backward<'s>(&'s self, e: &mut Emitter<'s>, b: Backward<'_, 's>) -> Result<String> {
+        let Backward { at, x: _, fwd, dy } = b;
         let (_, l) = at.seq()?;
         let l_out = match at.output {
             Shape::Seq { l, .. } => l,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::model::analysis::{Geo, Inferred, Shape, Walker};
 use crate::model::onnx::emit::{Emitter, Fwd};
-use crate::model::ops::{layer_error, seq_input, Op, Site};
+use crate::model::ops::{layer_error, seq_input, Backward, Op, Site};
 use crate::train::net::{contiguous, Act, Interpreter};
 
 /// Remove positions at both ends.
@@ -20,9 +20,7 @@ pub struct Crop {
 }
 
 impl Op for Crop {
-    fn tag(&self) -> &'static str {
-        "crop"
-    }
+    const TAG: &'static str = "crop";
 
     fn infer(&self, _w: &mut Walker, path: &str, input: Shape, mut g: Geo) -> Result<Inferred> {
         let (c, l) = seq_input(path, self.tag(), input)?;
@@ -40,14 +38,8 @@ impl Op for Crop {
     }
 
     /// The cropped positions get zero gradient.
-    fn onnx_backward<'s>(
-        &'s self,
-        e: &mut Emitter<'s>,
-        _at: &Site,
-        _x: &str,
-        _fwd: &Fwd<'s>,
-        dy: &str,
-    ) -> Result<String> {
+    fn onnx_backward<'s>(&'s self, e: &mut Emitter<'s>, b: Backward<'_, 's>) -> Result<String> {
+        let dy = b.dy;
         Ok(e.g.pad_length(dy, self.left, self.right, 0.0))
     }
 

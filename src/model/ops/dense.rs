@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::model::analysis::{Geo, Inferred, Shape, Walker};
 use crate::model::onnx::emit::{Emitter, Fwd};
 use crate::model::onnx::graph::attr_ints;
-use crate::model::ops::{layer_error, seq_input, Op, Site};
+use crate::model::ops::{layer_error, seq_input, Backward, Op, Site};
 use crate::train::net::{Act, Interpreter};
 
 fn yes() -> bool {
@@ -32,9 +32,7 @@ pub struct Dense {
 }
 
 impl Op for Dense {
-    fn tag(&self) -> &'static str {
-        "dense"
-    }
+    const TAG: &'static str = "dense";
 
     fn name(&self) -> Option<&str> {
         self.name.as_deref()
@@ -74,14 +72,8 @@ impl Op for Dense {
         Ok(Fwd::new(y).saving(vec![w]))
     }
 
-    fn onnx_backward<'s>(
-        &'s self,
-        e: &mut Emitter<'s>,
-        at: &Site,
-        _x: &str,
-        fwd: &Fwd<'s>,
-        dy: &str,
-    ) -> Result<String> {
+    fn onnx_backward<'s>(&'s self, e: &mut Emitter<'s>, b: Backward<'_, 's>) -> Result<String> {
+        let Backward { at, x: _, fwd, dy } = b;
         // dx = Wᵀ·dy at every position: a kernel-1 convolution with the transposed weight.
         let (c, _) = at.seq()?;
         let w = fwd.saved(0)?;

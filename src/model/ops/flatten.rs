@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::model::analysis::{Geo, Inferred, Shape, Walker};
 use crate::model::onnx::emit::{Emitter, Fwd};
 use crate::model::onnx::graph::attr_i;
-use crate::model::ops::{seq_input, Op, Site};
+use crate::model::ops::{seq_input, Backward, Op, Site};
 use crate::train::net::{Act, Interpreter};
 
 /// (channels, length) → features.
@@ -17,9 +17,7 @@ use crate::train::net::{Act, Interpreter};
 pub struct Flatten {}
 
 impl Op for Flatten {
-    fn tag(&self) -> &'static str {
-        "flatten"
-    }
+    const TAG: &'static str = "flatten";
 
     fn infer(&self, _w: &mut Walker, path: &str, input: Shape, g: Geo) -> Result<Inferred> {
         let (c, l) = seq_input(path, self.tag(), input)?;
@@ -30,14 +28,8 @@ impl Op for Flatten {
         Ok(Fwd::new(e.g.node("Flatten", &[x], vec![attr_i("axis", 1)])))
     }
 
-    fn onnx_backward<'s>(
-        &'s self,
-        e: &mut Emitter<'s>,
-        at: &Site,
-        _x: &str,
-        _fwd: &Fwd<'s>,
-        dy: &str,
-    ) -> Result<String> {
+    fn onnx_backward<'s>(&'s self, e: &mut Emitter<'s>, b: Backward<'_, 's>) -> Result<String> {
+        let Backward { at, x: _, fwd: _, dy } = b;
         let (c, l) = at.seq()?;
         Ok(e.g.reshape(dy, &[0, c as i64, l as i64]))
     }

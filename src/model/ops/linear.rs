@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::model::analysis::{Geo, Inferred, Shape, Walker};
 use crate::model::onnx::emit::{Emitter, Fwd};
 use crate::model::onnx::graph::attr_i;
-use crate::model::ops::{layer_error, Op, Site};
+use crate::model::ops::{layer_error, Backward, Op, Site};
 use crate::train::net::{Act, Interpreter};
 
 fn yes() -> bool {
@@ -30,9 +30,7 @@ pub struct Linear {
 }
 
 impl Op for Linear {
-    fn tag(&self) -> &'static str {
-        "linear"
-    }
+    const TAG: &'static str = "linear";
 
     fn name(&self) -> Option<&str> {
         self.name.as_deref()
@@ -79,14 +77,8 @@ impl Op for Linear {
     }
 
     /// dx = dy·W.
-    fn onnx_backward<'s>(
-        &'s self,
-        e: &mut Emitter<'s>,
-        _at: &Site,
-        _x: &str,
-        fwd: &Fwd<'s>,
-        dy: &str,
-    ) -> Result<String> {
+    fn onnx_backward<'s>(&'s self, e: &mut Emitter<'s>, b: Backward<'_, 's>) -> Result<String> {
+        let Backward { at: _, x: _, fwd, dy } = b;
         let w = fwd.saved(0)?.to_string();
         Ok(e.g.bin("MatMul", dy, &w))
     }

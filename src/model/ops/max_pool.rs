@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::model::analysis::{Geo, Inferred, Shape, Walker};
 use crate::model::onnx::emit::{Emitter, Fwd};
 use crate::model::onnx::graph::{attr_i, attr_ints};
-use crate::model::ops::{layer_error, seq_input, Op, Site};
+use crate::model::ops::{layer_error, seq_input, Backward, Op, Site};
 use crate::train::net::{Act, Interpreter};
 
 /// Max pooling, window = stride = `size`.
@@ -46,9 +46,7 @@ pub(crate) fn unwindow(e: &mut Emitter, g: &str, c: usize, l: usize, size: usize
 }
 
 impl Op for MaxPool {
-    fn tag(&self) -> &'static str {
-        "max_pool"
-    }
+    const TAG: &'static str = "max_pool";
 
     fn infer(&self, _w: &mut Walker, path: &str, input: Shape, g: Geo) -> Result<Inferred> {
         pool_infer(self.tag(), self.size, path, input, g)
@@ -60,14 +58,8 @@ impl Op for MaxPool {
     }
 
     /// Routes each window's gradient to its first maximum (as PyTorch and burn do).
-    fn onnx_backward<'s>(
-        &'s self,
-        e: &mut Emitter<'s>,
-        at: &Site,
-        x: &str,
-        _fwd: &Fwd<'s>,
-        dy: &str,
-    ) -> Result<String> {
+    fn onnx_backward<'s>(&'s self, e: &mut Emitter<'s>, b: Backward<'_, 's>) -> Result<String> {
+        let Backward { at, x, fwd: _, dy } = b;
         let (c, l) = at.seq()?;
         let w = windows(e, x, c, l, self.size);
         let arg = e.g.node("ArgMax", &[&w], vec![attr_i("axis", 3), attr_i("keepdims", 1)]);

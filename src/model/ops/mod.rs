@@ -164,10 +164,29 @@ pub fn seq_input(path: &str, op: &str, s: Shape) -> Result<(usize, usize)> {
     }
 }
 
+/// What an op's backward lowering reads: where the layer sits, its forward input `x`, its
+/// forward record and the upstream gradient `dy` (shaped as its output).
+#[derive(Debug, Clone, Copy)]
+pub struct Backward<'a, 's> {
+    /// The layer's site.
+    pub at: &'a Site,
+    /// Forward input tensor.
+    pub x: &'a str,
+    /// Forward record.
+    pub fwd: &'a Fwd<'s>,
+    /// Upstream gradient tensor.
+    pub dy: &'a str,
+}
+
 /// One op of the spec vocabulary. See the module docs.
 pub trait Op {
     /// The op's JSON tag.
-    fn tag(&self) -> &'static str;
+    const TAG: &'static str;
+
+    /// [`Op::TAG`], callable through [`with_op!`].
+    fn tag(&self) -> &'static str {
+        Self::TAG
+    }
 
     /// The name given in the spec (names weights and the layer-table row), if any.
     fn name(&self) -> Option<&str> {
@@ -188,9 +207,9 @@ pub trait Op {
     /// Emits the forward pass of input `x`; returns the output and what the backward pass needs.
     fn onnx_forward<'s>(&'s self, e: &mut Emitter<'s>, at: &Site, x: &str) -> Result<Fwd<'s>>;
 
-    /// Emits the vector–Jacobian product: given the upstream gradient `dy` (shaped as the
-    /// output) and the forward values (`x`, `fwd`), the gradient with respect to `x`.
-    fn onnx_backward<'s>(&'s self, e: &mut Emitter<'s>, at: &Site, x: &str, fwd: &Fwd<'s>, dy: &str) -> Result<String>;
+    /// Emits the vector–Jacobian product: given the upstream gradient `b.dy` (shaped as the
+    /// output) and the forward values (`b.x`, `b.fwd`), the gradient with respect to `b.x`.
+    fn onnx_backward<'s>(&'s self, e: &mut Emitter<'s>, b: Backward<'_, 's>) -> Result<String>;
 
     /// The burn forward pass (training and the float64 reference).
     fn burn_forward<B: Backend>(&self, it: &mut Interpreter<'_, B>, at: &Site, x: Act<B>) -> Result<Act<B>>;

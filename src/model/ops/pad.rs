@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::model::analysis::{Geo, Inferred, Shape, Walker};
 use crate::model::onnx::emit::{Emitter, Fwd};
-use crate::model::ops::{seq_input, Op, Site};
+use crate::model::ops::{seq_input, Backward, Op, Site};
 use crate::train::net::{Act, Interpreter};
 
 /// Constant padding along the length axis.
@@ -23,9 +23,7 @@ pub struct Pad {
 }
 
 impl Op for Pad {
-    fn tag(&self) -> &'static str {
-        "pad"
-    }
+    const TAG: &'static str = "pad";
 
     fn infer(&self, _w: &mut Walker, path: &str, input: Shape, mut g: Geo) -> Result<Inferred> {
         let (c, l) = seq_input(path, self.tag(), input)?;
@@ -39,14 +37,8 @@ impl Op for Pad {
     }
 
     /// The gradient of the original positions; the padding is constant.
-    fn onnx_backward<'s>(
-        &'s self,
-        e: &mut Emitter<'s>,
-        at: &Site,
-        _x: &str,
-        _fwd: &Fwd<'s>,
-        dy: &str,
-    ) -> Result<String> {
+    fn onnx_backward<'s>(&'s self, e: &mut Emitter<'s>, b: Backward<'_, 's>) -> Result<String> {
+        let Backward { at, x: _, fwd: _, dy } = b;
         let (_, l) = at.seq()?;
         if self.left + self.right == 0 {
             return Ok(dy.to_string());

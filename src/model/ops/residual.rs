@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::model::analysis::{Geo, Inferred, Shape, Walker};
 use crate::model::onnx::emit::{Emitter, Fwd};
-use crate::model::ops::{layer_error, Layer, Op, Site};
+use crate::model::ops::{layer_error, Backward, Layer, Op, Site};
 use crate::train::net::{Act, Interpreter};
 
 /// x + f(x).
@@ -19,9 +19,7 @@ pub struct Residual {
 }
 
 impl Op for Residual {
-    fn tag(&self) -> &'static str {
-        "residual"
-    }
+    const TAG: &'static str = "residual";
 
     fn infer(&self, w: &mut Walker, path: &str, input: Shape, mut g: Geo) -> Result<Inferred> {
         let (bs, bg, _) = w.block(&self.layers, path, input, g)?;
@@ -43,14 +41,8 @@ impl Op for Residual {
     }
 
     /// dx = dy + (the block's gradient of dy).
-    fn onnx_backward<'s>(
-        &'s self,
-        e: &mut Emitter<'s>,
-        _at: &Site,
-        _x: &str,
-        fwd: &Fwd<'s>,
-        dy: &str,
-    ) -> Result<String> {
+    fn onnx_backward<'s>(&'s self, e: &mut Emitter<'s>, b: Backward<'_, 's>) -> Result<String> {
+        let Backward { at: _, x: _, fwd, dy } = b;
         let db = e.backward(fwd.block(0)?, dy.to_string())?;
         Ok(e.g.bin("Add", dy, &db))
     }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::model::analysis::{Geo, Inferred, Shape, Walker};
 use crate::model::onnx::emit::{Emitter, Fwd};
-use crate::model::ops::{layer_error, Layer, Op, Site};
+use crate::model::ops::{layer_error, Backward, Layer, Op, Site};
 use crate::train::net::{contiguous, Act, Interpreter};
 
 /// Strand max over a shared block.
@@ -20,9 +20,7 @@ pub struct StrandMax {
 }
 
 impl Op for StrandMax {
-    fn tag(&self) -> &'static str {
-        "strand_max"
-    }
+    const TAG: &'static str = "strand_max";
 
     /// The layer-table row carries the block's second (reverse-strand) pass as its cost.
     fn infer(&self, w: &mut Walker, path: &str, input: Shape, g: Geo) -> Result<Inferred> {
@@ -44,14 +42,8 @@ impl Op for StrandMax {
 
     /// The gradient flows through the winning strand (the forward strand on ties), back
     /// through its pass of the block, and for the reverse strand back through rc.
-    fn onnx_backward<'s>(
-        &'s self,
-        e: &mut Emitter<'s>,
-        _at: &Site,
-        _x: &str,
-        fwd: &Fwd<'s>,
-        dy: &str,
-    ) -> Result<String> {
+    fn onnx_backward<'s>(&'s self, e: &mut Emitter<'s>, b: Backward<'_, 's>) -> Result<String> {
+        let Backward { at: _, x: _, fwd, dy } = b;
         let (f, back) = (fwd.saved(0)?.to_string(), fwd.saved(1)?.to_string());
         let rev_wins = e.g.bin("Less", &f, &back);
         let m_rev = e.g.to_float(&rev_wins);

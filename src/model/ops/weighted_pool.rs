@@ -11,7 +11,7 @@ use crate::model::analysis::{Geo, Inferred, Shape, Walker};
 use crate::model::onnx::emit::{Emitter, Fwd};
 use crate::model::onnx::graph::{attr_i, attr_ints};
 use crate::model::ops::max_pool::{unwindow, windows};
-use crate::model::ops::{layer_error, seq_input, Op, Site};
+use crate::model::ops::{layer_error, seq_input, Backward, Op, Site};
 use crate::model::spec::PoolPad;
 use crate::train::net::{Act, Interpreter};
 
@@ -37,9 +37,7 @@ pub struct WeightedPool {
 }
 
 impl Op for WeightedPool {
-    fn tag(&self) -> &'static str {
-        "weighted_pool"
-    }
+    const TAG: &'static str = "weighted_pool";
 
     fn infer(&self, _w: &mut Walker, path: &str, input: Shape, mut g: Geo) -> Result<Inferred> {
         let (c, l) = seq_input(path, self.tag(), input)?;
@@ -91,14 +89,8 @@ impl Op for WeightedPool {
 
     /// ∂y/∂x_i = s_i·(1 + x_i − y) within a window (s = softmax of the window); the pad values,
     /// including the `min` pad, are constants (as DRG's `takegrad` treats them).
-    fn onnx_backward<'s>(
-        &'s self,
-        e: &mut Emitter<'s>,
-        at: &Site,
-        _x: &str,
-        fwd: &Fwd<'s>,
-        dy: &str,
-    ) -> Result<String> {
+    fn onnx_backward<'s>(&'s self, e: &mut Emitter<'s>, b: Backward<'_, 's>) -> Result<String> {
+        let Backward { at, x: _, fwd, dy } = b;
         let (c, l) = at.seq()?;
         let (r, sm) = (fwd.saved(0)?.to_string(), fwd.saved(1)?.to_string());
         let yw = e.g.unsqueeze(&fwd.y, &[3]);
