@@ -29,17 +29,7 @@ fn drg_maps(rel: &str) -> Array4<f32> {
 }
 
 fn opts(method: Method) -> AttributeOptions {
-    AttributeOptions {
-        method,
-        head: 0,
-        tracks: vec![0, 7],
-        bins: None,
-        combine: Combine::PerTrack,
-        center: true,
-        rc: false,
-        span: None,
-        batch: 3,
-    }
+    AttributeOptions { tracks: vec![0, 7], batch: 3, ..AttributeOptions::new(method) }
 }
 
 fn rel_err(a: &Array4<f32>, b: &Array4<f32>) -> f32 {
@@ -209,5 +199,20 @@ fn ism_reproduces_drg_ism_on_every_engine() {
     for (i, pos) in x0.outer_iter().enumerate() {
         let b = pos.iter().position(|&v| v == 1.0).unwrap();
         assert_eq!(part[(0, 0, 100 + i, b)], 0.0);
+    }
+}
+
+#[test]
+fn fast_ism_equals_naive_ism_on_every_engine() {
+    let x = drg_input(2);
+    for kind in engines() {
+        let run = |naive_ism: bool| {
+            let o = AttributeOptions { center: false, naive_ism, batch: 128, span: Some(150..250), ..opts(Method::Ism) };
+            Attributor::new(&shipped(), kind, Device::Cpu, o).unwrap().attribute(x.view()).unwrap()
+        };
+        let (fast, naive) = (run(false), run(true));
+        let e = rel_err(&fast, &naive);
+        assert!(e <= 1e-5, "{kind:?}: fast ISM differs from naive ISM by {e} of the largest value");
+        assert!(naive.iter().any(|&v| v != 0.0));
     }
 }

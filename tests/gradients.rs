@@ -12,7 +12,7 @@ use burn::tensor::{Tensor, TensorData};
 use common::{engines, every_op_spec};
 use ndarray::Array3;
 use s2f::engine::{create, Device};
-use s2f::model::onnx::{emit, emit_gradient, EmitOptions};
+use s2f::model::onnx::{emit, emit_deeplift, emit_gradient, EmitOptions};
 use s2f::model::ops::*;
 use s2f::model::spec::{Activation, Head, InputSpec, Layer, ModelSpec, Padding, PoolPad};
 use s2f::model::Weights;
@@ -251,6 +251,67 @@ fn spec_with_every_op_backward_matches_on_both_heads() {
         }
     }
     check(&constant, 1, 7, true);
+}
+
+/// DeepLIFT multipliers m of `spec`'s head `head` between random inputs x and references r
+/// must sum to delta: Σ m·(x − r) = objective(x) − objective(r), per row, on every engine; and
+/// the graph's two forward outputs are the model's on x and on r.
+fn check_summation_to_delta(spec: &ModelSpec, head: usize, seed: u64) {
+    let analysis = spec.analyze().unwrap();
+    let weights = Weights::random(&analysis.weights, seed);
+    let geom = analysis.heads[head].1;
+    let (n, l) = (3, spec.input.length as usize);
+    let (bins, tracks) = (geom.bins as usize, geom.tracks as usize);
+    let mut r = Lcg(seed);
+    let x = Array3::from_shape_fn((n, l, 4), |_| r.sym() as f32);
+    let refs = Array3::from_shape_fn((n, l, 4), |_| r.sym() as f32);
+    let obj = Array3::from_shape_fn((n, bins, tracks), |_| r.sym() as f32);
+    for kind in engines() {
+        for fold_bn in [false, true] {
+            let bytes = emit_deeplift(spec, &weights, head, EmitOptions { fold_bn }).unwrap();
+            let mut engine = create(kind, Device::Cpu, &bytes).unwrap();
+            let outs = engine
+                .run_inputs(vec![x.clone().into_dyn(), refs.clone().into_dyn(), obj.clone().into_dyn()])
+                .unwrap();
+            assert_eq!(outs.len(), 3);
+            let model = emit(spec, &weights, EmitOptions { fold_bn }).unwrap();
+            let mut m = create(kind, Device::Cpu, &model).unwrap();
+            for (input, out) in [(&x, &outs[0]), (&refs, &outs[1])] {
+                let y = m.run(input.clone().into_dyn()).unwrap().swap_remove(head);
+                let e = y.iter().zip(out.iter()).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                assert!(e <= 1e-6 * y.iter().fold(1f32, |m, v| m.max(v.abs())), "{}: forward differs", spec.name);
+            }
+            for i in 0..n {
+                let f = |o: &ndarray::ArrayD<f32>| -> f64 {
+                    let o = o.index_axis(ndarray::Axis(0), i);
+                    o.iter().zip(obj.index_axis(ndarray::Axis(0), i).iter()).map(|(a, b)| (a * b) as f64).sum()
+                };
+                let delta = f(&outs[0]) - f(&outs[1]);
+                let sum: f64 = (0..l * 4)
+                    .map(|k| {
+                        let (p, b) = (k / 4, k % 4);
+                        outs[2][[i, p, b]] as f64 * (x[(i, p, b)] - refs[(i, p, b)]) as f64
+                    })
+                    .sum();
+                let scale = delta.abs().max(f(&outs[0]).abs()).max(1e-3);
+                assert!(
+                    (sum - delta).abs() <= 1e-4 * scale,
+                    "{} head {head} {kind:?} fold_bn={fold_bn} row {i}: Σ m·Δx = {sum}, Δf = {delta}",
+                    spec.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_op_deeplift_sums_to_delta() {
+    for (i, spec) in per_op_specs().iter().enumerate() {
+        check_summation_to_delta(spec, 0, 31 + i as u64);
+    }
+    let spec = every_op_spec();
+    check_summation_to_delta(&spec, 0, 8);
+    check_summation_to_delta(&spec, 1, 9);
 }
 
 #[test]

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use s2f::jobs::attribute::{AttributeOptions, Attributor, Combine, Method};
+use ndarray::{Array3, Array4};
 use s2f::model::Package;
 
 use super::{DeviceArg, EngineArg};
@@ -17,6 +18,8 @@ enum MethodArg {
     GradXInput,
     /// Saturation mutagenesis: f(mutant) − f(reference), centred over bases unless --no-center.
     Ism,
+    /// DeepLIFT/SHAP (tangermeme's rules) against dinucleotide shuffles or --references.
+    Deeplift,
 }
 
 /// How selected tracks form objectives.
@@ -34,8 +37,17 @@ pub struct Args {
     /// Model package (attributions need the spec and weights, not a bare ONNX).
     model: PathBuf,
     /// One-hot input (N, L, 4): an .npy, or the .npz `s2f onehot` writes.
-    #[arg(long)]
-    input: PathBuf,
+    #[arg(long, required_unless_present = "genome", conflicts_with = "genome")]
+    input: Option<PathBuf>,
+    /// Genome FASTA (indexed); with --bed, windows of the model's length centred on each region.
+    #[arg(long, requires = "bed")]
+    genome: Option<PathBuf>,
+    /// Regions (BED or narrowPeak) to centre windows on, as `predict --bed`.
+    #[arg(long, requires = "genome")]
+    bed: Option<PathBuf>,
+    /// With --bed: centre on region midpoints even where narrowPeak summits are given.
+    #[arg(long, requires = "bed")]
+    ignore_summits: bool,
     /// Method.
     #[arg(long, value_enum, default_value_t = MethodArg::Grad)]
     method: MethodArg,
@@ -72,9 +84,38 @@ pub struct Args {
     /// Device.
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     device: DeviceArg,
-    /// Rows (sequence × map) per engine run.
+    /// Rows (sequence × map, or ISM mutants) per engine run.
     #[arg(long, default_value_t = 16)]
     batch: usize,
+    /// ISM: run every mutant through the whole model (slow; fast ISM runs only the layers
+    /// after the first convolution per mutant, with the same numbers).
+    #[arg(long)]
+    naive_ism: bool,
+    /// DeepLIFT references (N, R, L, 4) one-hot .npy, R per input sequence.
+    #[arg(long, conflicts_with_all = ["shuffles", "seed"])]
+    references: Option<PathBuf>,
+    /// DeepLIFT: dinucleotide shuffles of each sequence as references.
+    #[arg(long, default_value_t = 20)]
+    shuffles: usize,
+    /// DeepLIFT: seed of the shuffles.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// DeepLIFT: hypothetical contributions of every base (what tfmodisco-lite reads).
+    #[arg(long)]
+    hypothetical: bool,
+    /// Output formats, comma-separated: npz (attributions.npz) and modisco (ohe.npz and
+    /// shap.npz, (N, 4, L), one shap file per map when there are several).
+    #[arg(long, default_value = "npz")]
+    format: String,
+    /// Plot sequence logos of the first --plot-max sequences (one PNG each, a row per map).
+    #[arg(long)]
+    plot: bool,
+    /// Sequences plotted by --plot.
+    #[arg(long, default_value_t = 20)]
+    plot_max: usize,
+    /// Trim plots to the span holding this fraction of the |attribution| (plus 10 bp each side).
+    #[arg(long)]
+    plot_trim: Option<f64>,
     /// Output folder: attributions.npz and attribute.json.
     #[arg(long)]
     out: PathBuf,
@@ -96,6 +137,10 @@ pub fn run(args: Args) -> Result<()> {
     if tracks.is_empty() {
         bail!("no tracks selected");
     }
+    let formats = super::split_list(&args.format);
+    if let Some(f) = formats.iter().find(|f| *f != "npz" && *f != "modisco") {
+        bail!("--format {f:?}: expected npz and/or modisco");
+    }
     let n_bins = spec.analyze()?.heads[head].1.bins as usize;
     let bins = match (&args.bins, args.center) {
         (Some(b), _) => Some(parse_range("--bins", b)?),
@@ -112,7 +157,11 @@ pub fn run(args: Args) -> Result<()> {
         MethodArg::Grad => Method::Grad,
         MethodArg::GradXInput => Method::GradXInput,
         MethodArg::Ism => Method::Ism,
+        MethodArg::Deeplift => Method::DeepLift,
     };
+    if method != Method::DeepLift && (args.references.is_some() || args.hypothetical) {
+        bail!("--references and --hypothetical are DeepLIFT options (--method deeplift)");
+    }
     let span = args.span.as_deref().map(|s| parse_range("--span", s)).transpose()?;
     let combine = match args.combine {
         CombineArg::PerTrack => Combine::PerTrack,
@@ -128,11 +177,23 @@ pub fn run(args: Args) -> Result<()> {
         rc: args.rc,
         span: span.clone(),
         batch: args.batch,
+        naive_ism: args.naive_ism,
+        shuffles: args.shuffles,
+        seed: args.seed,
+        hypothetical: args.hypothetical,
     };
     let mut attributor = Attributor::new(&pkg, args.engine.into(), args.device.into(), opts)?;
-    let (x, names) = super::read_onehot_input(&args.input)?;
+    let (x, names) = match (&args.input, &args.genome, &args.bed) {
+        (Some(input), _, _) => super::read_onehot_input(input)?,
+        (None, Some(genome), Some(bed)) => read_regions(genome, bed, spec, args.ignore_summits)?,
+        _ => bail!("say what to attribute: --input X.npy|X.npz, or --genome FA --bed B"),
+    };
+    let refs = match &args.references {
+        Some(p) => Some(read_references(p, x.dim())?),
+        None => None,
+    };
     tracing::info!("attributing {} sequences × {} maps on {}", x.shape()[0], attributor.maps(), attributor.describe());
-    let maps = attributor.attribute(x.view())?;
+    let maps = attribute_all(&mut attributor, &x, refs.as_ref(), method, args.shuffles)?;
     let table = &spec.heads[head].tracks;
     let track_ids: Vec<String> = match combine {
         Combine::Mean => vec![format!("mean({})", tracks.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(","))],
@@ -144,29 +205,125 @@ pub fn run(args: Args) -> Result<()> {
             .collect(),
     };
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    let npz = args.out.join("attributions.npz");
-    let mut w = s2f::io::npy::NpzWriter::create(&npz)?;
     let shape = maps.shape().to_vec();
-    w.add("attributions", &shape, maps.as_standard_layout().as_slice().context("attribution layout")?)?;
-    w.add("onehot", x.shape(), x.as_slice().context("input layout")?)?;
-    w.add_strings("names", &names)?;
-    w.add_strings("tracks", &track_ids)?;
-    w.finish()?;
+    if formats.iter().any(|f| f == "npz") {
+        let npz = args.out.join("attributions.npz");
+        let mut w = s2f::io::npy::NpzWriter::create(&npz)?;
+        w.add("attributions", &shape, maps.as_standard_layout().as_slice().context("attribution layout")?)?;
+        w.add("onehot", x.shape(), x.as_slice().context("input layout")?)?;
+        w.add_strings("names", &names)?;
+        w.add_strings("tracks", &track_ids)?;
+        w.finish()?;
+        tracing::info!("wrote {} {:?}", npz.display(), shape);
+    }
+    if formats.iter().any(|f| f == "modisco") {
+        if method == Method::DeepLift && !args.hypothetical {
+            tracing::warn!("tfmodisco-lite reads hypothetical contributions: add --hypothetical");
+        }
+        s2f::jobs::attribute::output::write_modisco(&args.out, &x, &maps, &track_ids)?;
+    }
+    if args.plot {
+        s2f::jobs::attribute::output::plot_sequences(&args.out, &x, &maps, &names, &track_ids, args.plot_max, args.plot_trim)?;
+    }
     let meta = serde_json::json!({
-        "method": match method { Method::Grad => "grad", Method::GradXInput => "grad-x-input", Method::Ism => "ism" },
+        "method": match method {
+            Method::Grad => "grad",
+            Method::GradXInput => "grad-x-input",
+            Method::Ism => "ism",
+            Method::DeepLift => "deeplift",
+        },
+        "references": match (method, &args.references) {
+            (Method::DeepLift, Some(p)) => serde_json::json!({ "file": p.display().to_string() }),
+            (Method::DeepLift, None) => serde_json::json!({ "dinucleotide_shuffles": args.shuffles, "seed": args.seed }),
+            _ => serde_json::Value::Null,
+        },
+        "hypothetical": args.hypothetical,
+        "summation_to_delta_max_relative_deviation": (method == Method::DeepLift).then(|| attributor.max_delta()),
+        "ism": (method == Method::Ism).then(|| if args.naive_ism { "naive" } else { "fast (split at the first convolution)" }),
         "span": span.map(|r| [r.start, r.end]),
         "head": spec.heads[head].name,
         "tracks": tracks,
         "track_ids": track_ids,
         "combine": match combine { Combine::PerTrack => "per-track", Combine::Mean => "mean" },
         "bins": bins.map(|r| [r.start, r.end]),
-        "centred_over_bases": method != Method::GradXInput && !args.no_center,
+        "centred_over_bases": matches!(method, Method::Grad | Method::Ism) && !args.no_center,
         "reverse_complement_averaged": args.rc,
         "shape": "(N, maps, L, 4): position, base A,C,G,T",
         "engine": attributor.describe(),
     });
     let json = serde_json::to_string_pretty(&meta)?;
     s2f::io::atomic::write_atomic(args.out.join("attribute.json"), |f| std::io::Write::write_all(f, json.as_bytes()))?;
-    tracing::info!("wrote {} {:?}", npz.display(), shape);
     Ok(())
+}
+
+/// Windows of the model's length centred on the regions of `bed`, one-hot encoded.
+fn read_regions(
+    genome: &std::path::Path,
+    bed: &std::path::Path,
+    spec: &s2f::model::ModelSpec,
+    ignore_summits: bool,
+) -> Result<(Array3<f32>, Vec<String>)> {
+    let records = s2f::genome::bed::read_bed(bed)?;
+    if records.is_empty() {
+        bail!("{}: no regions", bed.display());
+    }
+    let len = spec.input.length;
+    let windows = s2f::genome::windows::centre_on_regions(&records, len, !ignore_summits)?;
+    let mut fasta = s2f::genome::fasta::Fasta::open(genome)?;
+    let enc = s2f::genome::onehot::Encoder::<f32>::new(spec.input.n_value)?;
+    let l = len as usize;
+    let mut x = Array3::<f32>::zeros((windows.len(), l, 4));
+    let mut seq = Vec::with_capacity(l);
+    for (w, mut row) in windows.iter().zip(x.outer_iter_mut()) {
+        fasta.fetch_into(&w.interval, &mut seq)?;
+        let buf = row.as_slice_mut().context("one-hot layout")?;
+        enc.encode_into(&seq, s2f::genome::onehot::Layout::LengthFirst, buf)?;
+    }
+    let names = windows.iter().map(|w| w.name.clone()).collect();
+    Ok((x, names))
+}
+
+/// DeepLIFT references `(N, R, L, 4)` matching the input `(N, L, 4)`.
+fn read_references(path: &std::path::Path, (n, l, c): (usize, usize, usize)) -> Result<Array4<f32>> {
+    let a = s2f::io::npy::read_npy(path)?;
+    if a.shape.len() != 4 || a.shape[0] != n || a.shape[2] != l || a.shape[3] != c || a.shape[1] == 0 {
+        bail!("{}: references are {:?}; expected (N = {n}, R ≥ 1, L = {l}, 4)", path.display(), a.shape);
+    }
+    let v = a.to_f32().with_context(|| format!("{}: expected a numeric one-hot array", path.display()))?;
+    Ok(Array4::from_shape_vec((a.shape[0], a.shape[1], l, c), v)?)
+}
+
+/// Attributes every sequence of `x` in chunks (bounded engine batches), with a progress bar.
+fn attribute_all(
+    a: &mut Attributor,
+    x: &Array3<f32>,
+    refs: Option<&Array4<f32>>,
+    method: Method,
+    shuffles: usize,
+) -> Result<Array4<f32>> {
+    let (n, l, _) = x.dim();
+    let per_seq = match method {
+        Method::Ism => usize::MAX,
+        Method::DeepLift => a.maps() * refs.map_or(shuffles, |r| r.dim().1),
+        Method::Grad | Method::GradXInput => a.maps(),
+    };
+    let chunk = if per_seq == usize::MAX { 1 } else { a.batch().div_ceil(per_seq.max(1)).max(1) };
+    let bar = indicatif::ProgressBar::new(n as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} sequences {per_sec} ETA {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut out = Array4::<f32>::zeros((n, a.maps(), l, 4));
+    let mut start = 0;
+    while start < n {
+        let end = (start + chunk).min(n);
+        let xs = x.slice(ndarray::s![start..end, .., ..]);
+        let rs = refs.map(|r| r.slice(ndarray::s![start..end, .., .., ..]));
+        let m = a.attribute_with(xs, rs)?;
+        out.slice_mut(ndarray::s![start..end, .., .., ..]).assign(&m);
+        bar.inc((end - start) as u64);
+        start = end;
+    }
+    bar.finish_and_clear();
+    Ok(out)
 }

@@ -9,6 +9,7 @@ pub mod fasta_index;
 pub mod folds;
 pub mod gtf;
 pub mod onehot;
+pub mod shuffle;
 pub mod windows;
 
 pub use coords::Interval;

@@ -8,7 +8,7 @@ use std::ops::Range;
 use crate::error::{Error, Result};
 use crate::model::analysis::Analysis;
 use crate::model::onnx::graph::Graph;
-use crate::model::ops::{with_op, Backward, Layer, Op, Site};
+use crate::model::ops::{with_op, Backward, DeepLift, Layer, Op, Site};
 use crate::model::weights::Weights;
 
 /// What an op's forward lowering produced: its output, the tensors its backward lowering reads
@@ -166,6 +166,23 @@ impl<'s> Emitter<'s> {
         for s in steps.iter().rev() {
             let b = Backward { at: &s.site, x: &s.x, fwd: &s.fwd, dy: &dy };
             dy = with_op!(s.layer, op => op.onnx_backward(self, b))?;
+        }
+        Ok(dy)
+    }
+
+    /// The DeepLIFT multipliers of the input of the layers recorded in `steps` (the input
+    /// sequence's pass) and `refs` (the reference's pass through the same layers), given the
+    /// multipliers `dy` of their output.
+    pub fn deeplift(&mut self, steps: &[Step<'s>], refs: &[Step<'s>], mut dy: String) -> Result<String> {
+        if steps.len() != refs.len() {
+            return Err(Error::Spec("emitter: the input and reference passes differ in length".into()));
+        }
+        for (s, r) in steps.iter().zip(refs).rev() {
+            if s.site != r.site {
+                return Err(s.site.error("emitter: the reference pass lowered a different layer"));
+            }
+            let d = DeepLift { at: &s.site, x: &s.x, fwd: &s.fwd, xr: &r.x, fwd_r: &r.fwd, dy: &dy };
+            dy = with_op!(s.layer, op => op.onnx_deeplift(self, d))?;
         }
         Ok(dy)
     }

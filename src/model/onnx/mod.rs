@@ -15,9 +15,11 @@
 //! Inside, tensors are `(batch, channels, length)`. With `fold_bn`, a batch norm that directly
 //! follows a convolution or dense layer is folded into that layer's weights and bias.
 
+pub mod deeplift;
 pub mod emit;
 pub mod graph;
 pub mod signature;
+pub mod stem;
 pub mod writer;
 
 use tract_onnx::pb;
@@ -28,6 +30,7 @@ use crate::model::spec::ModelSpec;
 use crate::model::weights::Weights;
 use emit::Emitter;
 use graph::attr_ints;
+pub use deeplift::emit_deeplift;
 pub use signature::{signature, OnnxSignature};
 use writer::{value_info, write_streamed};
 

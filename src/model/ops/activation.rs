@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::model::analysis::{Geo, Inferred, Shape, Walker};
 use crate::model::onnx::emit::{Emitter, Fwd};
 use crate::model::onnx::graph::Graph;
-use crate::model::ops::{Backward, Op, Site};
+use crate::model::ops::{deeplift, Backward, DeepLift, Op, Site};
 use crate::model::spec::Activation;
 use crate::train::net::{Act, Interpreter};
 
@@ -186,6 +186,12 @@ impl Op for ActivationLayer {
             }
         };
         Ok(e.g.bin("Mul", dy, &d))
+    }
+
+    /// The rescale rule ([`deeplift::rescale`]).
+    fn onnx_deeplift<'s>(&'s self, e: &mut Emitter<'s>, d: DeepLift<'_, 's>) -> Result<String> {
+        let grad = self.onnx_backward(e, d.backward())?;
+        Ok(deeplift::rescale(e, d.dy, (d.x, d.xr), (&d.fwd.y, &d.fwd_r.y), &grad))
     }
 
     fn burn_forward<B: Backend>(&self, _it: &mut Interpreter<'_, B>, _at: &Site, x: Act<B>) -> Result<Act<B>> {

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::model::analysis::{Geo, Inferred, Shape, Walker};
 use crate::model::onnx::emit::{Emitter, Fwd};
 use crate::model::onnx::graph::{attr_i, attr_ints};
-use crate::model::ops::{layer_error, seq_input, Backward, Op, Site};
+use crate::model::ops::{deeplift, layer_error, seq_input, Backward, DeepLift, Op, Site};
 use crate::train::net::{Act, Interpreter};
 
 /// Max pooling, window = stride = `size`.
@@ -69,6 +69,16 @@ impl Op for MaxPool {
         let mask = e.g.to_float(&hit);
         let dyw = e.g.unsqueeze(dy, &[3]);
         let gw = e.g.bin("Mul", &mask, &dyw);
+        Ok(unwindow(e, &gw, c, l, self.size))
+    }
+
+    /// Captum's max rule per window ([`deeplift::routed_max`]).
+    fn onnx_deeplift<'s>(&'s self, e: &mut Emitter<'s>, d: DeepLift<'_, 's>) -> Result<String> {
+        let (c, l) = d.at.seq()?;
+        let xw = windows(e, d.x, c, l, self.size);
+        let rw = windows(e, d.xr, c, l, self.size);
+        let dyw = e.g.unsqueeze(d.dy, &[3]);
+        let gw = deeplift::routed_max(e, &xw, &rw, self.size, &dyw);
         Ok(unwindow(e, &gw, c, l, self.size))
     }
 

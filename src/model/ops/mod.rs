@@ -6,6 +6,8 @@
 //! - the ONNX lowering of its forward pass ([`Op::onnx_forward`]) and of its vector–Jacobian
 //!   product with respect to its input ([`Op::onnx_backward`]), used by the emitter for whole
 //!   models, graphs cut at a layer and gradient graphs;
+//! - its DeepLIFT multiplier lowering ([`Op::onnx_deeplift`]; the ordinary backward pass for
+//!   affine ops, a rule from [`deeplift`] for nonlinear ones);
 //! - its burn forward pass ([`Op::burn_forward`]), used by training (burn differentiates it).
 //!
 //! [`Layer`] is the serde form of one layer: `{"op": "<tag>", …fields}`. Everything that walks a
@@ -30,6 +32,7 @@ pub mod avg_pool;
 pub mod batch_norm;
 pub mod conv1d;
 pub mod crop;
+pub mod deeplift;
 pub mod dense;
 pub mod flatten;
 pub mod linear;
@@ -178,6 +181,32 @@ pub struct Backward<'a, 's> {
     pub dy: &'a str,
 }
 
+/// What an op's DeepLIFT lowering reads: as [`Backward`] (with `dy` the multipliers of the
+/// output), plus the reference's forward input and record from the same layer.
+#[derive(Debug, Clone, Copy)]
+pub struct DeepLift<'a, 's> {
+    /// The layer's site.
+    pub at: &'a Site,
+    /// Forward input tensor (the input sequence's pass).
+    pub x: &'a str,
+    /// Forward record (the input sequence's pass).
+    pub fwd: &'a Fwd<'s>,
+    /// Forward input tensor of the reference's pass.
+    pub xr: &'a str,
+    /// Forward record of the reference's pass.
+    pub fwd_r: &'a Fwd<'s>,
+    /// Multipliers of the output.
+    pub dy: &'a str,
+}
+
+impl<'a, 's> DeepLift<'a, 's> {
+    /// The ordinary backward arguments at the input (the linear ops' rule, and the fallback of
+    /// the nonlinear ones).
+    pub fn backward(&self) -> Backward<'a, 's> {
+        Backward { at: self.at, x: self.x, fwd: self.fwd, dy: self.dy }
+    }
+}
+
 /// One op of the spec vocabulary. See the module docs.
 pub trait Op {
     /// The op's JSON tag.
@@ -210,6 +239,13 @@ pub trait Op {
     /// Emits the vector–Jacobian product: given the upstream gradient `b.dy` (shaped as the
     /// output) and the forward values (`b.x`, `b.fwd`), the gradient with respect to `b.x`.
     fn onnx_backward<'s>(&'s self, e: &mut Emitter<'s>, b: Backward<'_, 's>) -> Result<String>;
+
+    /// Emits the DeepLIFT backward pass: the multipliers of the input given those of the
+    /// output (see [`deeplift`]). The default, for ops that are affine in their input, is the
+    /// ordinary vector–Jacobian product; nonlinear ops and blocks override it.
+    fn onnx_deeplift<'s>(&'s self, e: &mut Emitter<'s>, d: DeepLift<'_, 's>) -> Result<String> {
+        self.onnx_backward(e, d.backward())
+    }
 
     /// The burn forward pass (training and the float64 reference).
     fn burn_forward<B: Backend>(&self, it: &mut Interpreter<'_, B>, at: &Site, x: Act<B>) -> Result<Act<B>>;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::model::analysis::{Geo, Inferred, Shape, Walker};
 use crate::model::onnx::emit::{Emitter, Fwd};
-use crate::model::ops::{layer_error, Backward, Layer, Op, Site};
+use crate::model::ops::{layer_error, Backward, DeepLift, Layer, Op, Site};
 use crate::train::net::{Act, Interpreter};
 
 /// x + f(x).
@@ -45,6 +45,12 @@ impl Op for Residual {
         let Backward { at: _, x: _, fwd, dy } = b;
         let db = e.backward(fwd.block(0)?, dy.to_string())?;
         Ok(e.g.bin("Add", dy, &db))
+    }
+
+    /// The skip connection is linear: m = m_out + (the block's multipliers of m_out).
+    fn onnx_deeplift<'s>(&'s self, e: &mut Emitter<'s>, d: DeepLift<'_, 's>) -> Result<String> {
+        let db = e.deeplift(d.fwd.block(0)?, d.fwd_r.block(0)?, d.dy.to_string())?;
+        Ok(e.g.bin("Add", d.dy, &db))
     }
 
     fn burn_forward<B: Backend>(&self, it: &mut Interpreter<'_, B>, at: &Site, x: Act<B>) -> Result<Act<B>> {

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::model::analysis::{Geo, Inferred, Shape, Walker};
 use crate::model::onnx::emit::{Emitter, Fwd};
-use crate::model::ops::{layer_error, Backward, Layer, Op, Site};
+use crate::model::onnx::graph::attr_i;
+use crate::model::ops::{deeplift, layer_error, Backward, DeepLift, Layer, Op, Site};
 use crate::train::net::{contiguous, Act, Interpreter};
 
 /// Strand max over a shared block.
@@ -54,6 +55,32 @@ impl Op for StrandMax {
         let d_r = e.g.flip(&d_back, &[2]);
         let dx_f = e.backward(fwd.block(0)?, d_f)?;
         let dx_rc = e.backward(fwd.block(1)?, d_r)?;
+        let dx_r = e.g.flip(&dx_rc, &[1, 2]);
+        Ok(e.g.bin("Add", &dx_f, &dx_r))
+    }
+
+    /// The strand max is a max over a window of two (the strands at the same position), so
+    /// captum's max rule ([`deeplift::routed_max`]) splits the multipliers between the strands;
+    /// each strand's block then passes its share back as DeepLIFT does.
+    fn onnx_deeplift<'s>(&'s self, e: &mut Emitter<'s>, d: DeepLift<'_, 's>) -> Result<String> {
+        let DeepLift { fwd, fwd_r, dy, .. } = d;
+        let pair = |e: &mut Emitter<'s>, f: &Fwd<'s>| -> Result<String> {
+            let a = e.g.unsqueeze(f.saved(0)?, &[3]);
+            let b = e.g.unsqueeze(f.saved(1)?, &[3]);
+            Ok(e.g.node("Concat", &[&a, &b], vec![attr_i("axis", 3)]))
+        };
+        let xw = pair(e, fwd)?;
+        let rw = pair(e, fwd_r)?;
+        let dyw = e.g.unsqueeze(dy, &[3]);
+        let m = deeplift::routed_max(e, &xw, &rw, 2, &dyw);
+        let ax = e.g.const_i64(&[3]);
+        let m_f = e.g.slice(&m, 3, 0, 1);
+        let d_f = e.g.node("Squeeze", &[&m_f, &ax], vec![]);
+        let m_b = e.g.slice(&m, 3, 1, 2);
+        let d_back = e.g.node("Squeeze", &[&m_b, &ax], vec![]);
+        let d_r = e.g.flip(&d_back, &[2]);
+        let dx_f = e.deeplift(fwd.block(0)?, fwd_r.block(0)?, d_f)?;
+        let dx_rc = e.deeplift(fwd.block(1)?, fwd_r.block(1)?, d_r)?;
         let dx_r = e.g.flip(&dx_rc, &[1, 2]);
         Ok(e.g.bin("Add", &dx_f, &dx_r))
     }

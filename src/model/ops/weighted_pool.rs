@@ -11,7 +11,7 @@ use crate::model::analysis::{Geo, Inferred, Shape, Walker};
 use crate::model::onnx::emit::{Emitter, Fwd};
 use crate::model::onnx::graph::{attr_i, attr_ints};
 use crate::model::ops::max_pool::{unwindow, windows};
-use crate::model::ops::{layer_error, seq_input, Backward, Op, Site};
+use crate::model::ops::{deeplift, layer_error, seq_input, Backward, DeepLift, Op, Site};
 use crate::model::spec::PoolPad;
 use crate::train::net::{Act, Interpreter};
 
@@ -106,6 +106,72 @@ impl Op for WeightedPool {
             return Ok(gp);
         }
         Ok(e.g.slice(&gp, 2, self.pad_left as i64, (self.pad_left + l) as i64))
+    }
+
+    /// DeepLIFT rule (ours; tangermeme has none for this op). Within a window the pool is
+    /// y = Σ x·softmax(x), a function of all the window's values, so the rescale rule is taken
+    /// along the window's average gradient ḡ = (∇y(x) + ∇y(r))/2: m_i = m_out·ḡ_i·Δy / Σ_k ḡ_k·Δx_k,
+    /// which sums to Δy exactly (Σ_i m_i·Δx_i = m_out·Δy); where |Σ_k ḡ_k·Δx_k| < 1e-6 it falls back
+    /// to the gradient at the input. With a `min` pad, the pad columns' multipliers are summed
+    /// and routed to the input's and the reference's minimum by captum's max rule on −x
+    /// ([`deeplift::routed_min`]), so the change of the pad value is attributed too and
+    /// summation to delta holds for the whole layer.
+    fn onnx_deeplift<'s>(&'s self, e: &mut Emitter<'s>, d: DeepLift<'_, 's>) -> Result<String> {
+        let DeepLift { at, x, fwd, xr, fwd_r, dy } = d;
+        let (c, l) = at.seq()?;
+        let grad_w = |e: &mut Emitter<'s>, f: &Fwd<'s>| -> Result<String> {
+            let (r, sm) = (f.saved(0)?.to_string(), f.saved(1)?.to_string());
+            let yw = e.g.unsqueeze(&f.y, &[3]);
+            let one = e.g.const_f32(1.0);
+            let centred = e.g.bin("Sub", &r, &yw);
+            let t = e.g.bin("Add", &centred, &one);
+            Ok(e.g.bin("Mul", &sm, &t))
+        };
+        let gx = grad_w(e, fwd)?;
+        let gr = grad_w(e, fwd_r)?;
+        let gsum = e.g.bin("Add", &gx, &gr);
+        let half = e.g.const_f32(0.5);
+        let gbar = e.g.bin("Mul", &gsum, &half);
+        let dxw = e.g.bin("Sub", fwd.saved(0)?, fwd_r.saved(0)?);
+        let lin = e.g.bin("Mul", &gbar, &dxw);
+        let ax = e.g.const_i64(&[3]);
+        let den = e.g.node("ReduceSum", &[&lin, &ax], vec![attr_i("keepdims", 1)]);
+        let dout = e.g.bin("Sub", &fwd.y, &fwd_r.y);
+        let dyw = e.g.unsqueeze(dy, &[3]);
+        let doutw = e.g.unsqueeze(&dout, &[3]);
+        let scale = e.g.bin("Mul", &dyw, &doutw);
+        let num = e.g.bin("Mul", &gbar, &scale);
+        let fallback = e.g.bin("Mul", &gx, &dyw);
+        // num / den per window (the window's denominator broadcast).
+        let mw = deeplift::divide_or(e, &num, &den, deeplift::RESCALE_EPS, &fallback);
+        let (pl, pr) = (self.pad_left, self.pad_right);
+        let lp = l + pl + pr;
+        let mp = unwindow(e, &mw, c, lp, self.size);
+        if pl + pr == 0 {
+            return Ok(mp);
+        }
+        let inner = e.g.slice(&mp, 2, pl as i64, (pl + l) as i64);
+        if !matches!(self.pad_value, PoolPad::Min) {
+            return Ok(inner);
+        }
+        // Σ of the pad columns' multipliers, (N, 1), routed to the minimum over (C, L).
+        let mut parts = Vec::new();
+        if pl > 0 {
+            parts.push(e.g.slice(&mp, 2, 0, pl as i64));
+        }
+        if pr > 0 {
+            parts.push(e.g.slice(&mp, 2, (pl + l) as i64, lp as i64));
+        }
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        let pads = if refs.len() == 1 { parts[0].clone() } else { e.g.node("Concat", &refs, vec![attr_i("axis", 2)]) };
+        let flat = e.g.reshape(&pads, &[0, -1]);
+        let ax1 = e.g.const_i64(&[1]);
+        let m_pad = e.g.node("ReduceSum", &[&flat, &ax1], vec![attr_i("keepdims", 1)]);
+        let xf = e.g.reshape(x, &[0, (c * l) as i64]);
+        let rf = e.g.reshape(xr, &[0, (c * l) as i64]);
+        let to_min = deeplift::routed_min(e, &xf, &rf, c * l, &m_pad);
+        let to_min = e.g.reshape(&to_min, &[0, c as i64, l as i64]);
+        Ok(e.g.bin("Add", &inner, &to_min))
     }
 
     fn burn_forward<B: Backend>(&self, it: &mut Interpreter<'_, B>, at: &Site, x: Act<B>) -> Result<Act<B>> {

@@ -13,21 +13,31 @@
 //! - [`Method::Ism`]: in-silico saturation mutagenesis: for every position of `span` and every
 //!   base, objective(mutant) − objective(reference), 0 at the observed base (all four bases are
 //!   substituted where the input has no observed base, e.g. N); mean-centred over bases unless
-//!   `center` is off (DRG's `ism`). Positions outside `span` are 0. Mutants run through the
-//!   model graph in batches.
+//!   `center` is off (DRG's `ism`). Positions outside `span` are 0. By default only the model's
+//!   rest after its first convolution runs per mutant ([`ism::FastIsm`]); with `naive_ism`, or
+//!   for a model without such a stem, every mutant runs through the whole model graph;
+//! - [`Method::DeepLift`]: DeepLIFT/SHAP (tangermeme's `deep_lift_shap`) against references,
+//!   given or dinucleotide shuffles of each sequence ([`deeplift`]); attributions of the
+//!   observed bases, or hypothetical contributions of every base. Not centred.
 //!
 //! With `rc`, the maps of the reverse complement, mapped back to forward coordinates (reverse
 //! both axes), are averaged with the forward ones.
 
+pub mod deeplift;
+pub mod ism;
+pub mod logo;
+pub mod output;
+
 use std::ops::Range;
 
-use ndarray::{Array2, Array3, Array4, ArrayView3, Axis};
+use ndarray::{Array2, Array3, Array4, ArrayView3, ArrayView4, Axis};
 
 use crate::engine::{create, Device, Engine, EngineKind};
 use crate::error::{Error, Result};
 use crate::genome::onehot::reverse_complement_onehot;
-use crate::model::onnx::{emit_gradient, EmitOptions};
+use crate::model::onnx::{emit_deeplift, emit_gradient, EmitOptions};
 use crate::model::Package;
+use ism::{mutants, objective_values, take_head, FastIsm};
 
 /// Attribution method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +48,8 @@ pub enum Method {
     GradXInput,
     /// Saturation mutagenesis.
     Ism,
+    /// DeepLIFT/SHAP against references ([`deeplift`]).
+    DeepLift,
 }
 
 /// How the selected tracks form objectives.
@@ -69,8 +81,38 @@ pub struct AttributeOptions {
     pub rc: bool,
     /// Positions mutated by [`Method::Ism`] (`None`: the whole window).
     pub span: Option<Range<usize>>,
-    /// Rows (sequence × map) per engine run.
+    /// Rows (sequence × map, or mutants) per engine run.
     pub batch: usize,
+    /// Run every ISM mutant through the whole model (no stem split).
+    pub naive_ism: bool,
+    /// DeepLIFT: dinucleotide shuffles per sequence when no references are given.
+    pub shuffles: usize,
+    /// DeepLIFT: seed of the shuffles.
+    pub seed: u64,
+    /// DeepLIFT: hypothetical contributions of every base instead of the observed base's.
+    pub hypothetical: bool,
+}
+
+impl AttributeOptions {
+    /// Defaults for `method`: head 0, every track, every bin, one map per track, centred, no
+    /// reverse complement, the whole window, 16 rows per run, fast ISM, 20 shuffles with seed 0.
+    pub fn new(method: Method) -> Self {
+        Self {
+            method,
+            head: 0,
+            tracks: Vec::new(),
+            bins: None,
+            combine: Combine::PerTrack,
+            center: true,
+            rc: false,
+            span: None,
+            batch: 16,
+            naive_ism: false,
+            shuffles: 20,
+            seed: 0,
+            hypothetical: false,
+        }
+    }
 }
 
 /// Computes attributions of one package's head on one engine.
@@ -82,6 +124,12 @@ pub struct Attributor {
     tracks: usize,
     /// Objective weights `(maps, bins, tracks)`.
     objectives: Array3<f32>,
+    /// The split model of fast ISM.
+    fast_ism: Option<FastIsm>,
+    /// Sequences attributed so far (DeepLIFT shuffles are seeded by sequence index).
+    seen: usize,
+    /// DeepLIFT: the largest relative summation-to-delta deviation so far.
+    max_delta: f32,
 }
 
 impl Attributor {
@@ -139,9 +187,38 @@ impl Attributor {
         let graph = match opts.method {
             Method::Ism => crate::model::onnx::emit(spec, weights, EmitOptions::default())?,
             Method::Grad | Method::GradXInput => emit_gradient(spec, weights, opts.head, EmitOptions::default())?,
+            Method::DeepLift => emit_deeplift(spec, weights, opts.head, EmitOptions::default())?,
         };
+        if opts.method == Method::DeepLift && opts.shuffles == 0 {
+            return Err(Error::InvalidArgument("DeepLIFT needs at least one shuffle per sequence".into()));
+        }
         let engine = create(kind, device, &graph)?;
-        Ok(Self { engine, opts, length: spec.input.length as usize, bins, tracks, objectives })
+        let fast_ism = match opts.method {
+            Method::Ism if !opts.naive_ism => match FastIsm::new(spec, weights, kind, device) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    tracing::warn!("{e}; every mutant runs through the whole model");
+                    None
+                }
+            },
+            _ => None,
+        };
+        Ok(Self {
+            engine,
+            opts,
+            length: spec.input.length as usize,
+            bins,
+            tracks,
+            objectives,
+            fast_ism,
+            seen: 0,
+            max_delta: 0.0,
+        })
+    }
+
+    /// Rows per engine run.
+    pub fn batch(&self) -> usize {
+        self.opts.batch
     }
 
     /// Number of maps per sequence.
@@ -154,8 +231,21 @@ impl Attributor {
         self.engine.describe()
     }
 
-    /// Attributions `(N, maps, L, 4)` of one-hot `x` `(N, L, 4)`.
+    /// DeepLIFT: the largest relative deviation from summation to delta so far (see
+    /// [`deeplift::DeepLiftOut::max_delta`]); 0 for other methods.
+    pub fn max_delta(&self) -> f32 {
+        self.max_delta
+    }
+
+    /// Attributions `(N, maps, L, 4)` of one-hot `x` `(N, L, 4)` (DeepLIFT against dinucleotide
+    /// shuffles of each sequence).
     pub fn attribute(&mut self, x: ArrayView3<f32>) -> Result<Array4<f32>> {
+        self.attribute_with(x, None)
+    }
+
+    /// [`Attributor::attribute`], DeepLIFT against the given references `(N, R, L, 4)` (one-hot)
+    /// instead of shuffles when `refs` is given (other methods ignore them).
+    pub fn attribute_with(&mut self, x: ArrayView3<f32>, refs: Option<ArrayView4<f32>>) -> Result<Array4<f32>> {
         let (n, l, c) = x.dim();
         if l != self.length || c != 4 {
             return Err(Error::InvalidArgument(format!(
@@ -163,7 +253,15 @@ impl Attributor {
                 self.length
             )));
         }
-        let mut out = self.pass(x)?;
+        let refs = match (self.opts.method, refs) {
+            (Method::DeepLift, Some(r)) => Some(r.to_owned()),
+            (Method::DeepLift, None) => {
+                Some(deeplift::shuffled_references(x, self.opts.shuffles, self.opts.seed, self.seen)?)
+            }
+            _ => None,
+        };
+        self.seen += n;
+        let mut out = self.pass(x, refs.as_ref())?;
         if self.opts.rc {
             let mut rc = x.to_owned();
             for mut s in rc.axis_iter_mut(Axis(0)) {
@@ -171,7 +269,17 @@ impl Attributor {
                     reverse_complement_onehot(v);
                 }
             }
-            let back = self.pass(rc.view())?;
+            let rc_refs = refs.map(|mut r| {
+                for mut s in r.outer_iter_mut() {
+                    for mut one in s.outer_iter_mut() {
+                        if let Some(v) = one.as_slice_mut() {
+                            reverse_complement_onehot(v);
+                        }
+                    }
+                }
+                r
+            });
+            let back = self.pass(rc.view(), rc_refs.as_ref())?;
             for (mut a, b) in out.outer_iter_mut().zip(back.outer_iter()) {
                 for (mut am, bm) in a.outer_iter_mut().zip(b.outer_iter()) {
                     // Position i, base b of the reverse complement is position L−1−i, base 3−b.
@@ -188,49 +296,33 @@ impl Attributor {
     }
 
     /// One pass over `x` (no reverse complement).
-    fn pass(&mut self, x: ArrayView3<f32>) -> Result<Array4<f32>> {
+    fn pass(&mut self, x: ArrayView3<f32>, refs: Option<&Array4<f32>>) -> Result<Array4<f32>> {
         match self.opts.method {
             Method::Ism => self.ism(x),
+            Method::DeepLift => {
+                let refs = refs.ok_or_else(|| Error::InvalidArgument("DeepLIFT needs references".into()))?;
+                let (batch, hyp) = (self.opts.batch, self.opts.hypothetical);
+                let r = deeplift::deeplift(self.engine.as_mut(), x, refs.view(), &self.objectives, batch, hyp)?;
+                self.max_delta = self.max_delta.max(r.max_delta);
+                Ok(r.maps)
+            }
             Method::Grad | Method::GradXInput => self.gradients(x),
         }
     }
 
     /// Objective values `(rows, maps)` of the model's outputs for `x`, in engine batches.
     fn objectives_of(&mut self, x: &Array3<f32>) -> Result<Array2<f32>> {
-        let (rows, l, _) = x.dim();
-        let maps = self.maps();
-        let mut out = Array2::<f32>::zeros((rows, maps));
+        let rows = x.dim().0;
+        let mut out = Array2::<f32>::zeros((rows, self.maps()));
         let mut start = 0;
         while start < rows {
             let end = (start + self.opts.batch).min(rows);
             let xb = x.slice(ndarray::s![start..end, .., ..]).to_owned().into_dyn();
-            let mut outs = self.engine.run(xb)?;
-            let head = self.opts.head;
-            if head >= outs.len() {
-                return Err(Error::Engine { engine: self.engine.describe(), message: format!("no output {head}") });
-            }
-            let y = outs.swap_remove(head);
-            if y.shape() != [end - start, self.bins, self.tracks] {
-                return Err(Error::Engine {
-                    engine: self.engine.describe(),
-                    message: format!(
-                        "output of shape {:?}, expected [{}, {}, {}]",
-                        y.shape(),
-                        end - start,
-                        self.bins,
-                        self.tracks
-                    ),
-                });
-            }
-            for (r, yr) in y.outer_iter().enumerate() {
-                for m in 0..maps {
-                    let w = self.objectives.index_axis(Axis(0), m);
-                    out[(start + r, m)] = yr.iter().zip(w.iter()).map(|(a, b)| a * b).sum();
-                }
-            }
+            let outs = self.engine.run(xb)?;
+            let y = take_head(self.engine.as_ref(), outs, self.opts.head, [end - start, self.bins, self.tracks])?;
+            out.slice_mut(ndarray::s![start..end, ..]).assign(&objective_values(&y, &self.objectives));
             start = end;
         }
-        debug_assert_eq!(l, self.length);
         Ok(out)
     }
 
@@ -242,16 +334,13 @@ impl Attributor {
         let mut out = Array4::<f32>::zeros((n, maps, l, 4));
         for s in 0..n {
             let xs = x.index_axis(Axis(0), s);
-            // Row 0 is the reference; then one row per (position, base) that differs from it.
-            let mut muts: Vec<(usize, usize)> = Vec::new();
-            for i in span.clone() {
-                let observed = (0..4).find(|&b| xs[(i, b)] == 1.0 && (0..4).all(|c| c == b || xs[(i, c)] == 0.0));
-                for b in 0..4 {
-                    if Some(b) != observed {
-                        muts.push((i, b));
-                    }
-                }
+            if let Some(fast) = &mut self.fast_ism {
+                let maps = fast.sequence(xs, span.clone(), &self.objectives, self.opts.head, self.opts.batch)?;
+                out.index_axis_mut(Axis(0), s).assign(&maps);
+                continue;
             }
+            // Row 0 is the reference; then one row per substitution.
+            let muts = mutants(xs, span.clone());
             let mut batch = Array3::<f32>::zeros((muts.len() + 1, l, 4));
             for mut row in batch.outer_iter_mut() {
                 row.assign(&xs);
@@ -316,7 +405,7 @@ impl Attributor {
                     pos.mapv_inplace(|v| v - mean);
                 }
             }
-            Method::Grad | Method::Ism => {}
+            Method::Grad | Method::Ism | Method::DeepLift => {}
             Method::GradXInput => {
                 for (mut s, xs) in out.outer_iter_mut().zip(x.outer_iter()) {
                     for mut map in s.outer_iter_mut() {
