@@ -108,42 +108,67 @@ impl Op for WeightedPool {
         Ok(e.g.slice(&gp, 2, self.pad_left as i64, (self.pad_left + l) as i64))
     }
 
-    /// DeepLIFT rule (ours; tangermeme has none for this op). Within a window the pool is
-    /// y = Σ x·softmax(x), a function of all the window's values, so the rescale rule is taken
-    /// along the window's average gradient ḡ = (∇y(x) + ∇y(r))/2: m_i = m_out·ḡ_i·Δy / Σ_k ḡ_k·Δx_k,
-    /// which sums to Δy exactly (Σ_i m_i·Δx_i = m_out·Δy); where |Σ_k ḡ_k·Δx_k| < 1e-6 it falls back
-    /// to the gradient at the input. With a `min` pad, the pad columns' multipliers are summed
-    /// and routed to the input's and the reference's minimum by captum's max rule on −x
-    /// ([`deeplift::routed_min`]), so the change of the pad value is attributed too and
-    /// summation to delta holds for the whole layer.
+    /// DeepLIFT rule (ours; tangermeme has none for this op). A window's output is
+    /// y = A/Z with A = Σ x·eˣ and Z = Σ eˣ (both scaled by e^−c, c the largest value of the
+    /// window in the input or the reference, which leaves y unchanged). A and Z are sums of
+    /// element-wise functions, so the rescale rule gives exact per-element multipliers
+    /// a_i = Δ(x·eˣ)_i/Δx_i and z_i = Δ(eˣ)_i/Δx_i (their derivatives where |Δx_i| < 1e-6). The
+    /// quotient splits ΔY between ΔA and ΔZ by the Shapley value of its two inputs:
+    /// m_A = ½(1/Z + 1/Z_r), m_Z = −½(A + A_r)/(Z·Z_r), so m_i = m_out·(m_A·a_i + m_Z·z_i). No division
+    /// by a small difference, and Σ m_i·Δx_i = m_out·Δy exactly (up to the fallbacks' O(Δx²)). At
+    /// r = x it is the gradient s_i·(1 + x_i − y).
+    ///
+    /// With a `min` pad, the pad columns' multipliers are summed and routed to the input's and
+    /// the reference's minimum by captum's max rule on −x ([`deeplift::routed_min`]), so the
+    /// change of the pad value is attributed too and summation to delta holds for the layer.
     fn onnx_deeplift<'s>(&'s self, e: &mut Emitter<'s>, d: DeepLift<'_, 's>) -> Result<String> {
         let DeepLift { at, x, fwd, xr, fwd_r, dy } = d;
         let (c, l) = at.seq()?;
-        let grad_w = |e: &mut Emitter<'s>, f: &Fwd<'s>| -> Result<String> {
-            let (r, sm) = (f.saved(0)?.to_string(), f.saved(1)?.to_string());
-            let yw = e.g.unsqueeze(&f.y, &[3]);
-            let one = e.g.const_f32(1.0);
-            let centred = e.g.bin("Sub", &r, &yw);
-            let t = e.g.bin("Add", &centred, &one);
-            Ok(e.g.bin("Mul", &sm, &t))
+        let (xw, rw) = (fwd.saved(0)?.to_string(), fwd_r.saved(0)?.to_string());
+        let g = &mut e.g;
+        let keep = |g: &mut crate::model::onnx::graph::Graph, op: &str, t: &str| {
+            g.node(op, &[t], vec![attr_ints("axes", &[3]), attr_i("keepdims", 1)])
         };
-        let gx = grad_w(e, fwd)?;
-        let gr = grad_w(e, fwd_r)?;
-        let gsum = e.g.bin("Add", &gx, &gr);
-        let half = e.g.const_f32(0.5);
-        let gbar = e.g.bin("Mul", &gsum, &half);
-        let dxw = e.g.bin("Sub", fwd.saved(0)?, fwd_r.saved(0)?);
-        let lin = e.g.bin("Mul", &gbar, &dxw);
-        let ax = e.g.const_i64(&[3]);
-        let den = e.g.node("ReduceSum", &[&lin, &ax], vec![attr_i("keepdims", 1)]);
-        let dout = e.g.bin("Sub", &fwd.y, &fwd_r.y);
-        let dyw = e.g.unsqueeze(dy, &[3]);
-        let doutw = e.g.unsqueeze(&dout, &[3]);
-        let scale = e.g.bin("Mul", &dyw, &doutw);
-        let num = e.g.bin("Mul", &gbar, &scale);
-        let fallback = e.g.bin("Mul", &gx, &dyw);
-        // num / den per window (the window's denominator broadcast).
-        let mw = deeplift::divide_or(e, &num, &den, deeplift::RESCALE_EPS, &fallback);
+        let mx = keep(g, "ReduceMax", &xw);
+        let mr = keep(g, "ReduceMax", &rw);
+        let shift = g.bin("Max", &mx, &mr);
+        let xs = g.bin("Sub", &xw, &shift);
+        let rs = g.bin("Sub", &rw, &shift);
+        let ex = g.node("Exp", &[&xs], vec![]);
+        let er = g.node("Exp", &[&rs], vec![]);
+        let xex = g.bin("Mul", &xw, &ex);
+        let rer = g.bin("Mul", &rw, &er);
+        let ax = g.const_i64(&[3]);
+        let sum = |g: &mut crate::model::onnx::graph::Graph, t: &str| {
+            g.node("ReduceSum", &[t, &ax], vec![attr_i("keepdims", 1)])
+        };
+        let (za, zr) = (sum(g, &ex), sum(g, &er));
+        let (aa, ar) = (sum(g, &xex), sum(g, &rer));
+        // m_A = ½(1/Z + 1/Z_r); m_Z = −½(A + A_r)/(Z·Z_r).
+        let half = g.const_f32(0.5);
+        let zsum = g.bin("Add", &za, &zr);
+        let zprod = g.bin("Mul", &za, &zr);
+        let ma0 = g.bin("Div", &zsum, &zprod);
+        let m_a = g.bin("Mul", &ma0, &half);
+        let asum = g.bin("Add", &aa, &ar);
+        let mz0 = g.bin("Div", &asum, &zprod);
+        let mz1 = g.bin("Mul", &mz0, &half);
+        let m_z = g.node("Neg", &[&mz1], vec![]);
+        // Element-wise rescale multipliers of x·eˣ and eˣ, derivatives (1 + x)·eˣ and eˣ.
+        let one = g.const_f32(1.0);
+        let x1 = g.bin("Add", &xw, &one);
+        let d_a = g.bin("Mul", &x1, &ex);
+        let dxw = g.bin("Sub", &xw, &rw);
+        let da = g.bin("Sub", &xex, &rer);
+        let dz = g.bin("Sub", &ex, &er);
+        let a_i = deeplift::divide_or(e, &da, &dxw, deeplift::RESCALE_EPS, &d_a);
+        let z_i = deeplift::divide_or(e, &dz, &dxw, deeplift::RESCALE_EPS, &ex);
+        let g = &mut e.g;
+        let pa = g.bin("Mul", &m_a, &a_i);
+        let pz = g.bin("Mul", &m_z, &z_i);
+        let per = g.bin("Add", &pa, &pz);
+        let dyw = g.unsqueeze(dy, &[3]);
+        let mw = g.bin("Mul", &per, &dyw);
         let (pl, pr) = (self.pad_left, self.pad_right);
         let lp = l + pl + pr;
         let mp = unwindow(e, &mw, c, lp, self.size);
