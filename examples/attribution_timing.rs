@@ -1,9 +1,11 @@
 //! Times attribution methods side by side with the forward pass they build on, on tract and
 //! ONNX Runtime (ORT_DYLIB_PATH, or `.venv/`):
 //! - grad on one Basenji2 window (the human spec, random weights) as a multiple of its forward;
-//! - naive saturation mutagenesis on the Calderon demo model (sequences per second).
+//! - on the Calderon demo model (sequences per second): naive and fast saturation mutagenesis,
+//!   grad and DeepLIFT with 20 dinucleotide shuffles;
+//! - naive and fast saturation mutagenesis on one Basenji2 window.
 //!
-//! `cargo run --release --example attribution_timing [basenji2|calderon|all]`
+//! `cargo run --release --example attribution_timing [calderon|basenji2|basenji2-ism|all]`
 
 use std::time::Instant;
 
@@ -64,31 +66,73 @@ fn basenji2() -> s2f::error::Result<()> {
     Ok(())
 }
 
+/// Seconds to attribute `x` with `opts` (the engine is loaded and warmed up first).
+fn time(pkg: &Package, kind: EngineKind, opts: AttributeOptions, x: &Array3<f32>) -> s2f::error::Result<f64> {
+    let mut a = Attributor::new(pkg, kind, Device::Cpu, opts)?;
+    a.attribute(x.slice(ndarray::s![..1, .., ..]))?;
+    let t = Instant::now();
+    a.attribute(x.view())?;
+    Ok(t.elapsed().as_secs_f64())
+}
+
 fn calderon() -> s2f::error::Result<()> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let pkg = Package::open(root.join("models/calderon2019_shallow"))?;
-    let x = onehot(4, 401, 3);
+    let n = 4;
+    let x = onehot(n, 401, 3);
     for kind in engines() {
-        let opts = AttributeOptions { batch: 256, naive_ism: true, ..AttributeOptions::new(Method::Ism) };
-        let mut a = Attributor::new(&pkg, kind, Device::Cpu, opts.clone())?;
-        let t = Instant::now();
-        a.attribute(x.view())?;
-        let ism = t.elapsed().as_secs_f64();
-        let mut f = Attributor::new(&pkg, kind, Device::Cpu, AttributeOptions { naive_ism: false, ..opts.clone() })?;
-        let t = Instant::now();
-        f.attribute(x.view())?;
-        let fast = t.elapsed().as_secs_f64();
-        let mut g = Attributor::new(&pkg, kind, Device::Cpu, AttributeOptions { method: Method::Grad, ..opts })?;
-        let t = Instant::now();
-        g.attribute(x.view())?;
-        let grad = t.elapsed().as_secs_f64();
+        let ism = AttributeOptions { batch: 256, ..AttributeOptions::new(Method::Ism) };
+        let naive = time(&pkg, kind, AttributeOptions { naive_ism: true, ..ism.clone() }, &x)?;
+        let fast = time(&pkg, kind, ism.clone(), &x)?;
+        let grad = time(&pkg, kind, AttributeOptions { method: Method::Grad, ..ism.clone() }, &x)?;
+        let dl = AttributeOptions { method: Method::DeepLift, tracks: vec![0], batch: 20, ..ism };
+        let deeplift = time(&pkg, kind, dl, &x)?;
+        let n = n as f64;
         println!(
-            "calderon 401 bp, 45 tracks, {kind:?}: naive ISM {:.2} sequences/s, fast ISM {:.2} sequences/s \
-             ({:.1}x; 1,203 mutants each), grad {:.1} sequences/s (45 maps each)",
-            4.0 / ism,
-            4.0 / fast,
-            ism / fast,
-            4.0 / grad
+            "calderon 401 bp, {kind:?}: ISM of 1,203 mutants × 45 tracks: naive {:.2} sequences/s, fast {:.2} \
+             sequences/s ({:.1}x); grad (45 maps) {:.1} sequences/s; DeepLIFT (1 track, 20 shuffles) {:.2} sequences/s",
+            n / naive,
+            n / fast,
+            naive / fast,
+            n / grad,
+            n / deeplift
+        );
+    }
+    Ok(())
+}
+
+/// Fast vs naive ISM on one Basenji2 window (random weights): a 2-position span (6 mutants),
+/// extrapolated to 1 kb (3,000 mutants).
+fn basenji2_ism() -> s2f::error::Result<()> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = std::env::temp_dir().join("s2f_basenji2_timing");
+    let spec = ModelSpec::read(root.join("models/basenji2_human.json"))?;
+    let weights = Weights::random(&spec.analyze()?.weights, 1);
+    Package::write(&dir, &spec, &weights, EmitOptions::default())?;
+    let pkg = Package::open(&dir)?;
+    let x = onehot(1, spec.input.length as usize, 7);
+    for kind in engines() {
+        let opts = AttributeOptions {
+            tracks: vec![0],
+            bins: Some(448..449),
+            span: Some(65536..65538),
+            batch: 6,
+            ..AttributeOptions::new(Method::Ism)
+        };
+        let mut naive = Attributor::new(&pkg, kind, Device::Cpu, AttributeOptions { naive_ism: true, ..opts.clone() })?;
+        let t = Instant::now();
+        naive.attribute(x.view())?;
+        let naive = t.elapsed().as_secs_f64();
+        let mut fast = Attributor::new(&pkg, kind, Device::Cpu, opts)?;
+        let t = Instant::now();
+        fast.attribute(x.view())?;
+        let fast = t.elapsed().as_secs_f64();
+        println!(
+            "basenji2 131072 bp, {kind:?}: ISM of 6 mutants: naive {naive:.1} s, fast {fast:.1} s ({:.2}x); \
+             a 1-kb span (3,000 mutants) extrapolates to naive {:.0} s, fast {:.0} s",
+            naive / fast,
+            naive / 7.0 * 3001.0,
+            fast / 7.0 * 3001.0
         );
     }
     Ok(())
@@ -101,6 +145,9 @@ fn main() -> s2f::error::Result<()> {
     }
     if which == "basenji2" || which == "all" {
         basenji2()?;
+    }
+    if which == "basenji2-ism" || which == "all" {
+        basenji2_ism()?;
     }
     Ok(())
 }

@@ -216,3 +216,116 @@ fn fast_ism_equals_naive_ism_on_every_engine() {
         assert!(naive.iter().any(|&v| v != 0.0));
     }
 }
+
+#[test]
+fn deeplift_sums_to_delta_and_engines_agree_on_every_method() {
+    let x = drg_input(2);
+    let mut per_method: Vec<Vec<Array4<f32>>> = Vec::new();
+    for method in [Method::Grad, Method::GradXInput, Method::Ism, Method::DeepLift] {
+        let o = AttributeOptions { shuffles: 3, seed: 5, batch: 64, span: Some(190..210), ..opts(method) };
+        let mut got = Vec::new();
+        for kind in engines() {
+            let mut a = Attributor::new(&shipped(), kind, Device::Cpu, o.clone()).unwrap();
+            got.push(a.attribute(x.view()).unwrap());
+            if method == Method::DeepLift {
+                assert!(a.max_delta() <= 1e-4, "{kind:?}: summation to delta off by {}", a.max_delta());
+            }
+        }
+        per_method.push(got);
+    }
+    for (i, got) in per_method.iter().enumerate() {
+        for other in &got[1..] {
+            let e = rel_err(other, &got[0]);
+            assert!(e <= 1e-4, "method {i}: engines differ by {e} of the largest value");
+        }
+    }
+    // DeepLIFT attributions sit on the observed bases only; hypothetical ones on every base.
+    let dl = &per_method[3][0];
+    for (s, xs) in x.outer_iter().enumerate() {
+        for (i, pos) in xs.outer_iter().enumerate() {
+            for b in 0..4 {
+                if pos[b] == 0.0 {
+                    assert_eq!(dl[(s, 0, i, b)], 0.0);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn cli_deeplift_from_genome_regions_with_modisco_output_and_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let bed = dir.path().join("peaks.bed");
+    std::fs::write(&bed, "chr1\t900000\t900600\tpeak1\nchr1\t950000\t950400\tpeak2\n").unwrap();
+    let genome = fixture("genome/hg38_chr1_1mb.fa.gz");
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/calderon2019_shallow");
+    let out = dir.path().join("dl");
+    let base = [
+        "attribute",
+        common::p(&model),
+        "--genome",
+        common::p(&genome),
+        "--bed",
+        common::p(&bed),
+        "--tracks",
+        "0,7",
+        "--method",
+        "deeplift",
+        "--shuffles",
+        "4",
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--hypothetical", "--format", "npz,modisco", "--plot", "--out", common::p(&out)]);
+    common::ok(&args);
+    let arrays = s2f::io::npy::read_npz(out.join("attributions.npz")).unwrap();
+    let get = |k: &str| arrays.iter().find(|(n, _)| n == k).map(|(_, a)| a.clone()).unwrap();
+    assert_eq!(get("attributions").shape, vec![2, 2, 401, 4]);
+    assert_eq!(get("names").to_strings().unwrap(), vec!["peak1", "peak2"]);
+    // The windows are the regions' centred 401 bp, as `s2f onehot` encodes them.
+    let npz = dir.path().join("x.npz");
+    common::ok(&[
+        "onehot",
+        "--fasta",
+        common::p(&genome),
+        "--bed",
+        common::p(&bed),
+        "--length",
+        "401",
+        "--n-value",
+        "0.25",
+        "--out",
+        common::p(&npz),
+    ]);
+    let enc = s2f::io::npy::read_npz(&npz).unwrap();
+    let seq = enc.iter().find(|(n, _)| n == "seqfeatures").map(|(_, a)| a.to_f32().unwrap()).unwrap();
+    assert_eq!(get("onehot").to_f32().unwrap(), seq);
+    // tfmodisco-lite's inputs: (N, 4, L), one shap file per track.
+    let ohe = s2f::io::npy::read_npz(out.join("ohe.npz")).unwrap();
+    assert_eq!(ohe[0].0, "arr_0");
+    assert_eq!(ohe[0].1.shape, vec![2, 4, 401]);
+    let hyp = get("attributions").to_f32().unwrap();
+    let hyp = Array4::from_shape_vec((2, 2, 401, 4), hyp).unwrap();
+    for (k, name) in ["shap_0.npz", "shap_1.npz"].iter().enumerate() {
+        let shap = s2f::io::npy::read_npz(out.join(name)).unwrap();
+        assert_eq!(shap[0].1.shape, vec![2, 4, 401]);
+        let v = shap[0].1.to_f32().unwrap();
+        assert_eq!(v[401 + 7], hyp[(0, k, 7, 1)], "(N, 4, L) layout of {name}");
+    }
+    for png in ["plots/0_peak1.png", "plots/1_peak2.png"] {
+        let bytes = std::fs::read(out.join(png)).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    }
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("attribute.json")).unwrap()).unwrap();
+    assert_eq!(meta["method"], "deeplift");
+    assert_eq!(meta["references"]["dinucleotide_shuffles"], 4);
+    assert!(meta["summation_to_delta_max_relative_deviation"].as_f64().unwrap() < 1e-4);
+    // References of the wrong shape are refused, naming the file; nothing is written.
+    let refs = dir.path().join("refs.npy");
+    s2f::io::npy::write_npy(&refs, &[2, 3, 400, 4], &vec![0f32; 2 * 3 * 400 * 4]).unwrap();
+    let bad = dir.path().join("bad");
+    let mut args: Vec<&str> = base[..base.len() - 2].to_vec();
+    args.extend(["--references", common::p(&refs), "--out", common::p(&bad)]);
+    common::fails(&args, &["refs.npy", "expected (N = 2, R ≥ 1, L = 401, 4)"]);
+    assert!(!bad.exists());
+}

@@ -223,7 +223,7 @@ pub fn run(args: Args) -> Result<()> {
         s2f::jobs::attribute::output::write_modisco(&args.out, &x, &maps, &track_ids)?;
     }
     if args.plot {
-        s2f::jobs::attribute::output::plot_sequences(&args.out, &x, &maps, &names, &track_ids, args.plot_max, args.plot_trim)?;
+        s2f::jobs::attribute::output::plot_sequences(&args.out, &maps, &names, &track_ids, args.plot_max, args.plot_trim)?;
     }
     let meta = serde_json::json!({
         "method": match method {

@@ -36,7 +36,6 @@ pub fn write_modisco(dir: &Path, x: &Array3<f32>, maps: &Array4<f32>, track_ids:
 /// of the sequence's |attribution| (10 bp added on each side).
 pub fn plot_sequences(
     dir: &Path,
-    _x: &Array3<f32>,
     maps: &Array4<f32>,
     names: &[String],
     track_ids: &[String],
