@@ -82,14 +82,14 @@ fn calderon() -> s2f::error::Result<()> {
     let x = onehot(n, 401, 3);
     for kind in engines() {
         let ism = AttributeOptions { batch: 256, ..AttributeOptions::new(Method::Ism) };
-        let naive = time(&pkg, kind, AttributeOptions { naive_ism: true, ..ism.clone() }, &x)?;
-        let fast = time(&pkg, kind, ism.clone(), &x)?;
+        let naive = time(&pkg, kind, AttributeOptions { split_ism: false, ..ism.clone() }, &x)?;
+        let fast = time(&pkg, kind, AttributeOptions { split_ism: true, ..ism.clone() }, &x)?;
         let grad = time(&pkg, kind, AttributeOptions { method: Method::Grad, ..ism.clone() }, &x)?;
         let dl = AttributeOptions { method: Method::DeepLift, tracks: vec![0], batch: 20, ..ism };
         let deeplift = time(&pkg, kind, dl, &x)?;
         let n = n as f64;
         println!(
-            "calderon 401 bp, {kind:?}: ISM of 1,203 mutants × 45 tracks: naive {:.2} sequences/s, fast {:.2} \
+            "calderon 401 bp, {kind:?}: ISM of 1,203 mutants × 45 tracks: naive {:.2} sequences/s, split at the first convolution {:.2} \
              sequences/s ({:.1}x); grad (45 maps) {:.1} sequences/s; DeepLIFT (1 track, 20 shuffles) {:.2} sequences/s",
             n / naive,
             n / fast,
@@ -119,17 +119,17 @@ fn basenji2_ism() -> s2f::error::Result<()> {
             batch: 6,
             ..AttributeOptions::new(Method::Ism)
         };
-        let mut naive = Attributor::new(&pkg, kind, Device::Cpu, AttributeOptions { naive_ism: true, ..opts.clone() })?;
+        let mut naive = Attributor::new(&pkg, kind, Device::Cpu, AttributeOptions { split_ism: false, ..opts.clone() })?;
         let t = Instant::now();
         naive.attribute(x.view())?;
         let naive = t.elapsed().as_secs_f64();
-        let mut fast = Attributor::new(&pkg, kind, Device::Cpu, opts)?;
+        let mut fast = Attributor::new(&pkg, kind, Device::Cpu, AttributeOptions { split_ism: true, ..opts })?;
         let t = Instant::now();
         fast.attribute(x.view())?;
         let fast = t.elapsed().as_secs_f64();
         println!(
-            "basenji2 131072 bp, {kind:?}: ISM of 6 mutants: naive {naive:.1} s, fast {fast:.1} s ({:.2}x); \
-             a 1-kb span (3,000 mutants) extrapolates to naive {:.0} s, fast {:.0} s",
+            "basenji2 131072 bp, {kind:?}: ISM of 6 mutants: naive {naive:.1} s, split {fast:.1} s ({:.2}x); \
+             a 1-kb span (3,000 mutants) extrapolates to naive {:.0} s, split {:.0} s",
             naive / fast,
             naive / 7.0 * 3001.0,
             fast / 7.0 * 3001.0

@@ -20,6 +20,7 @@ pub mod genome;
 pub mod io;
 pub mod jobs;
 pub mod model;
+pub mod motifs;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -9,6 +9,7 @@ mod convert;
 mod export_onnx;
 mod folds;
 mod inspect;
+mod motifs;
 mod onehot;
 mod package;
 mod predict;
@@ -48,6 +49,8 @@ enum Command {
     Predict(predict::Args),
     /// Attributions: which bases drive a prediction (input gradients on any engine).
     Attribute(attribute::Args),
+    /// Motif files and Tomtom-style comparison with a motif database (`motifs compare`).
+    Motifs(motifs::Args),
     /// Combine the outputs of `predict --shard` runs into the files an unsharded run writes.
     Merge(predict::MergeArgs),
     /// Import a Keras .h5 (Basenji2), PyTorch (FT_S2A) or DRG checkpoint into a model package.
@@ -112,6 +115,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Onehot(a) => onehot::run(a),
         Command::Attribute(a) => attribute::run(a),
+        Command::Motifs(a) => motifs::run(a),
         Command::Folds(a) => folds::run(a),
         Command::Tss(a) => tss::run(a),
         Command::Inspect(a) => inspect::run(a),

@@ -13,9 +13,11 @@
 //! - [`Method::Ism`]: in-silico saturation mutagenesis: for every position of `span` and every
 //!   base, objective(mutant) − objective(reference), 0 at the observed base (all four bases are
 //!   substituted where the input has no observed base, e.g. N); mean-centred over bases unless
-//!   `center` is off (DRG's `ism`). Positions outside `span` are 0. By default only the model's
-//!   rest after its first convolution runs per mutant ([`ism::FastIsm`]); with `naive_ism`, or
-//!   for a model without such a stem, every mutant runs through the whole model graph;
+//!   `center` is off (DRG's `ism`). Positions outside `span` are 0. Every mutant runs through
+//!   the whole model graph, in batches; with `split_ism` (experimental) the model is split at
+//!   its first convolution and only the rest runs per mutant ([`ism::FastIsm`]): the same
+//!   numbers, but not faster on the models measured so far (the rest's element-wise layers and
+//!   the transfer of the convolution's output dominate);
 //! - [`Method::DeepLift`]: DeepLIFT/SHAP (tangermeme's `deep_lift_shap`) against references,
 //!   given or dinucleotide shuffles of each sequence ([`deeplift`]); attributions of the
 //!   observed bases, or hypothetical contributions of every base. Not centred.
@@ -83,8 +85,8 @@ pub struct AttributeOptions {
     pub span: Option<Range<usize>>,
     /// Rows (sequence × map, or mutants) per engine run.
     pub batch: usize,
-    /// Run every ISM mutant through the whole model (no stem split).
-    pub naive_ism: bool,
+    /// ISM: split the model at its first convolution (experimental; see the module docs).
+    pub split_ism: bool,
     /// DeepLIFT: dinucleotide shuffles per sequence when no references are given.
     pub shuffles: usize,
     /// DeepLIFT: seed of the shuffles.
@@ -95,7 +97,7 @@ pub struct AttributeOptions {
 
 impl AttributeOptions {
     /// Defaults for `method`: head 0, every track, every bin, one map per track, centred, no
-    /// reverse complement, the whole window, 16 rows per run, fast ISM, 20 shuffles with seed 0.
+    /// reverse complement, the whole window, 16 rows per run, naive ISM, 20 shuffles with seed 0.
     pub fn new(method: Method) -> Self {
         Self {
             method,
@@ -107,7 +109,7 @@ impl AttributeOptions {
             rc: false,
             span: None,
             batch: 16,
-            naive_ism: false,
+            split_ism: false,
             shuffles: 20,
             seed: 0,
             hypothetical: false,
@@ -194,7 +196,7 @@ impl Attributor {
         }
         let engine = create(kind, device, &graph)?;
         let fast_ism = match opts.method {
-            Method::Ism if !opts.naive_ism => match FastIsm::new(spec, weights, kind, device) {
+            Method::Ism if opts.split_ism => match FastIsm::new(spec, weights, kind, device) {
                 Ok(f) => Some(f),
                 Err(e) => {
                     tracing::warn!("{e}; every mutant runs through the whole model");
