@@ -185,7 +185,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut attributor = Attributor::new(&pkg, args.engine.into(), args.device.into(), opts)?;
     let (x, names) = match (&args.input, &args.genome, &args.bed) {
         (Some(input), _, _) => super::read_onehot_input(input)?,
-        (None, Some(genome), Some(bed)) => read_regions(genome, bed, spec, args.ignore_summits)?,
+        (None, Some(genome), Some(bed)) => super::read_regions(genome, bed, spec, args.ignore_summits)?,
         _ => bail!("say what to attribute: --input X.npy|X.npz, or --genome FA --bed B"),
     };
     let refs = match &args.references {
@@ -254,33 +254,6 @@ pub fn run(args: Args) -> Result<()> {
     let json = serde_json::to_string_pretty(&meta)?;
     s2f::io::atomic::write_atomic(args.out.join("attribute.json"), |f| std::io::Write::write_all(f, json.as_bytes()))?;
     Ok(())
-}
-
-/// Windows of the model's length centred on the regions of `bed`, one-hot encoded.
-fn read_regions(
-    genome: &std::path::Path,
-    bed: &std::path::Path,
-    spec: &s2f::model::ModelSpec,
-    ignore_summits: bool,
-) -> Result<(Array3<f32>, Vec<String>)> {
-    let records = s2f::genome::bed::read_bed(bed)?;
-    if records.is_empty() {
-        bail!("{}: no regions", bed.display());
-    }
-    let len = spec.input.length;
-    let windows = s2f::genome::windows::centre_on_regions(&records, len, !ignore_summits)?;
-    let mut fasta = s2f::genome::fasta::Fasta::open(genome)?;
-    let enc = s2f::genome::onehot::Encoder::<f32>::new(spec.input.n_value)?;
-    let l = len as usize;
-    let mut x = Array3::<f32>::zeros((windows.len(), l, 4));
-    let mut seq = Vec::with_capacity(l);
-    for (w, mut row) in windows.iter().zip(x.outer_iter_mut()) {
-        fasta.fetch_into(&w.interval, &mut seq)?;
-        let buf = row.as_slice_mut().context("one-hot layout")?;
-        enc.encode_into(&seq, s2f::genome::onehot::Layout::LengthFirst, buf)?;
-    }
-    let names = windows.iter().map(|w| w.name.clone()).collect();
-    Ok((x, names))
 }
 
 /// DeepLIFT references `(N, R, L, 4)` matching the input `(N, L, 4)`.

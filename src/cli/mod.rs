@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod attribute;
+mod kernels;
 mod convert;
 mod export_onnx;
 mod folds;
@@ -49,6 +50,8 @@ enum Command {
     Predict(predict::Args),
     /// Attributions: which bases drive a prediction (input gradients on any engine).
     Attribute(attribute::Args),
+    /// Kernel knock-outs (effect per track) and first-layer kernel PWMs.
+    Kernels(kernels::Args),
     /// Motif files and Tomtom-style comparison with a motif database (`motifs compare`).
     Motifs(motifs::Args),
     /// Combine the outputs of `predict --shard` runs into the files an unsharded run writes.
@@ -115,6 +118,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Onehot(a) => onehot::run(a),
         Command::Attribute(a) => attribute::run(a),
+        Command::Kernels(a) => kernels::run(a),
         Command::Motifs(a) => motifs::run(a),
         Command::Folds(a) => folds::run(a),
         Command::Tss(a) => tss::run(a),
@@ -206,6 +210,34 @@ pub(crate) fn read_onehot_input(path: &std::path::Path) -> anyhow::Result<(ndarr
         _ => (0..n).map(|i| format!("seq{i}")).collect(),
     };
     Ok((ndarray::Array3::from_shape_vec((n, arr.shape[1], arr.shape[2]), x)?, names))
+}
+
+/// Windows of the model's length centred on the regions of `bed`, one-hot encoded.
+pub(crate) fn read_regions(
+    genome: &std::path::Path,
+    bed: &std::path::Path,
+    spec: &s2f::model::ModelSpec,
+    ignore_summits: bool,
+) -> anyhow::Result<(ndarray::Array3<f32>, Vec<String>)> {
+    use anyhow::{bail, Context};
+    let records = s2f::genome::bed::read_bed(bed)?;
+    if records.is_empty() {
+        bail!("{}: no regions", bed.display());
+    }
+    let len = spec.input.length;
+    let windows = s2f::genome::windows::centre_on_regions(&records, len, !ignore_summits)?;
+    let mut fasta = s2f::genome::fasta::Fasta::open(genome)?;
+    let enc = s2f::genome::onehot::Encoder::<f32>::new(spec.input.n_value)?;
+    let l = len as usize;
+    let mut x = ndarray::Array3::<f32>::zeros((windows.len(), l, 4));
+    let mut seq = Vec::with_capacity(l);
+    for (w, mut row) in windows.iter().zip(x.outer_iter_mut()) {
+        fasta.fetch_into(&w.interval, &mut seq)?;
+        let buf = row.as_slice_mut().context("one-hot layout")?;
+        enc.encode_into(&seq, s2f::genome::onehot::Layout::LengthFirst, buf)?;
+    }
+    let names = windows.iter().map(|w| w.name.clone()).collect();
+    Ok((x, names))
 }
 
 pub(crate) fn split_list(s: &str) -> Vec<String> {

@@ -1,0 +1,264 @@
+//! `s2f kernels`: kernel knock-outs and first-layer PWMs (see [`s2f::jobs::kernels`]).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use ndarray::{Array2, Axis};
+use s2f::jobs::kernels::pwm::{weight_pwms, ActivationPwms, Columns};
+use s2f::jobs::kernels::{stats, KnockoutOptions, Knockout, Null};
+use s2f::model::Package;
+
+use super::{DeviceArg, EngineArg};
+
+/// Null value of a knocked-out kernel.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum NullArg {
+    /// b_k + ¼·ΣW_k, the expected output over random sequence.
+    Mean,
+    /// 0.
+    Zero,
+}
+
+/// How kernel PWMs are made.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PwmArg {
+    /// From the windows of the input sequences that activate each kernel (trust these).
+    Activations,
+    /// From the weights alone (DRG's kernel_to_ppm; nearly uniform for real models).
+    Weights,
+}
+
+/// Arguments of `s2f kernels`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model package.
+    model: PathBuf,
+    /// One-hot input (N, L, 4): an .npy, or the .npz `s2f onehot` writes.
+    #[arg(long, required_unless_present = "genome", conflicts_with = "genome")]
+    input: Option<PathBuf>,
+    /// Genome FASTA (indexed); with --bed, windows of the model's length centred on each region.
+    #[arg(long, requires = "bed")]
+    genome: Option<PathBuf>,
+    /// Regions (BED or narrowPeak) to centre windows on.
+    #[arg(long, requires = "genome")]
+    bed: Option<PathBuf>,
+    /// With --bed: centre on region midpoints even where narrowPeak summits are given.
+    #[arg(long, requires = "bed")]
+    ignore_summits: bool,
+    /// Measured values (DRG text matrix or .npz), matched to the sequences by name: adds
+    /// delta_r.tsv and delta_rmse.tsv.
+    #[arg(long)]
+    targets: Option<PathBuf>,
+    /// The convolution to knock out: its name, path or top-level index (default the first).
+    #[arg(long)]
+    layer: Option<String>,
+    /// Value a knocked-out kernel's output takes.
+    #[arg(long, value_enum, default_value_t = NullArg::Mean)]
+    knockout: NullArg,
+    /// Track indices in the tables (default all).
+    #[arg(long, conflicts_with = "track_names")]
+    tracks: Option<String>,
+    /// Track identifiers or descriptions from the model's track table.
+    #[arg(long)]
+    track_names: Option<String>,
+    /// Head, for models with several.
+    #[arg(long)]
+    head: Option<String>,
+    /// Kernel PWMs (first convolution only).
+    #[arg(long, value_enum, default_value_t = PwmArg::Activations)]
+    pwm: PwmArg,
+    /// --pwm activations: windows scoring at least this fraction of the kernel's output range.
+    #[arg(long, default_value_t = 0.5)]
+    activation_fraction: f32,
+    /// Also write knockout.npz with the per-sequence differences P − M_k.
+    #[arg(long)]
+    per_sequence: bool,
+    /// Inference engine.
+    #[arg(long, value_enum, default_value_t = EngineArg::Tract)]
+    engine: EngineArg,
+    /// Device.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    device: DeviceArg,
+    /// Rows (sequence × kernel) per engine run.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Runs `s2f kernels`.
+pub fn run(args: Args) -> Result<()> {
+    let pkg = Package::open(&args.model)?;
+    let spec = pkg.spec.as_ref().context("kernel analysis needs an s2f package with a model.json")?;
+    let head = spec.head_index(args.head.as_deref())?;
+    let tracks = super::select_tracks(spec, head, args.tracks.as_deref(), args.track_names.as_deref())?;
+    let (x, names) = match (&args.input, &args.genome, &args.bed) {
+        (Some(input), _, _) => super::read_onehot_input(input)?,
+        (None, Some(genome), Some(bed)) => super::read_regions(genome, bed, spec, args.ignore_summits)?,
+        _ => bail!("say which sequences: --input X.npy|X.npz, or --genome FA --bed B"),
+    };
+    let n_tracks = spec.analyze()?.heads[head].1.tracks as usize;
+    let y = args.targets.as_deref().map(|t| read_targets(t, &names, n_tracks)).transpose()?;
+    let null = match args.knockout {
+        NullArg::Mean => Null::Mean,
+        NullArg::Zero => Null::Zero,
+    };
+    let opts = KnockoutOptions { layer: args.layer.clone(), null, head, batch: args.batch, naive: false };
+    let mut ko = Knockout::new(&pkg, args.engine.into(), args.device.into(), opts)?;
+    let k = ko.values().len();
+    let kernel_names: Vec<String> = (0..k).map(|j| format!("filter{j}")).collect();
+    tracing::info!("knocking out {k} kernels of {} on {} sequences ({})", ko.layer().path, names.len(), ko.describe());
+    let bar = indicatif::ProgressBar::new(names.len() as u64);
+    let mut full = Array2::<f32>::zeros((0, n_tracks));
+    let mut parts = Vec::new();
+    let chunk = args.batch.div_ceil(k.max(1)).max(1);
+    let mut start = 0;
+    while start < names.len() {
+        let end = (start + chunk).min(names.len());
+        let r = ko.run(x.slice(ndarray::s![start..end, .., ..]))?;
+        full.append(Axis(0), r.full.view())?;
+        parts.push(r.delta);
+        bar.inc((end - start) as u64);
+        start = end;
+    }
+    bar.finish_and_clear();
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    let delta = ndarray::concatenate(Axis(1), &views)?;
+    let table = &spec.heads[head].tracks;
+    let ids: Vec<String> = tracks
+        .iter()
+        .map(|&t| table.iter().find(|r| r.index == t).map(|r| r.identifier.clone()).unwrap_or_else(|| t.to_string()))
+        .collect();
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let pick = |a: &Array2<f64>| a.select(Axis(1), &tracks);
+    write_table(&args.out.join("effect.tsv"), "kernel", &kernel_names, &ids, &pick(&stats::effect(&delta)))?;
+    write_table(&args.out.join("impact.tsv"), "kernel", &kernel_names, &ids, &pick(&stats::impact(&delta)))?;
+    if let Some(y) = &y {
+        let (dr, de) = stats::against_targets(&full, &delta, y);
+        let corner = "kernel|delta_pearson_r=r(knockout,Y)-r(full,Y)";
+        write_table(&args.out.join("delta_r.tsv"), corner, &kernel_names, &ids, &pick(&dr))?;
+        let corner = "kernel|delta_rmse=RMSE(knockout,Y)-RMSE(full,Y)";
+        write_table(&args.out.join("delta_rmse.tsv"), corner, &kernel_names, &ids, &pick(&de))?;
+    }
+    if args.per_sequence {
+        let sel = delta.select(Axis(2), &tracks);
+        let mut w = s2f::io::npy::NpzWriter::create(args.out.join("knockout.npz"))?;
+        w.add("delta", sel.shape(), sel.as_standard_layout().as_slice().context("layout")?)?;
+        w.add_strings("kernels", &kernel_names)?;
+        w.add_strings("names", &names)?;
+        w.add_strings("tracks", &ids)?;
+        w.finish()?;
+    }
+    let pwms = kernel_pwms(&pkg, &args, &x, ko.layer().cut)?;
+    if let Some((pwms, sites)) = &pwms {
+        let motifs: Vec<s2f::motifs::meme::Motif> = kernel_names
+            .iter()
+            .zip(pwms.iter().zip(sites))
+            .map(|(n, (p, &s))| s2f::motifs::meme::Motif {
+                id: n.clone(),
+                alt: None,
+                probs: p.clone(),
+                sites: (s > 0).then_some(s),
+            })
+            .map(|mut m| {
+                m.alt = Some(m.consensus());
+                m
+            })
+            .collect();
+        s2f::motifs::meme::write_meme(&args.out.join("kernels.meme"), &motifs, [0.25; 4])?;
+    }
+    let meta = serde_json::json!({
+        "layer": ko.layer().path,
+        "knockout": match null { Null::Mean => "mean: b_k + 0.25*sum(W_k)", Null::Zero => "zero" },
+        "values": ko.values(),
+        "head": spec.heads[head].name,
+        "tracks": tracks,
+        "track_ids": ids,
+        "sequences": names.len(),
+        "prediction": "head output summed over bins",
+        "effect": "sum over sequences of P - M_k (positive: the kernel raises the prediction)",
+        "pwm": pwms.as_ref().map(|_| match args.pwm { PwmArg::Activations => "activations", PwmArg::Weights => "weights" }),
+        "engine": ko.describe(),
+    });
+    let json = serde_json::to_string_pretty(&meta)?;
+    s2f::io::atomic::write_atomic(args.out.join("kernels.json"), |f| f.write_all(json.as_bytes()))?;
+    tracing::info!("wrote {}", args.out.display());
+    Ok(())
+}
+
+/// PWMs of the first convolution's kernels (and the windows behind each); `None` for a deeper
+/// layer, whose inputs are not bases.
+fn kernel_pwms(
+    pkg: &Package,
+    args: &Args,
+    x: &ndarray::Array3<f32>,
+    cut: usize,
+) -> Result<Option<(Vec<Columns>, Vec<usize>)>> {
+    let (Some(spec), Some(weights)) = (&pkg.spec, &pkg.weights) else { return Ok(None) };
+    let stem = match s2f::model::onnx::stem::Stem::find(spec) {
+        Ok(s) if s.pre == cut => s,
+        _ => {
+            tracing::info!("no PWMs: the knocked-out layer is not the first convolution");
+            return Ok(None);
+        }
+    };
+    let prefix = stem.conv.name.clone().unwrap_or_else(|| stem.conv_path.clone());
+    let (f, kw) = (stem.filters, stem.conv.kernel);
+    if args.pwm == PwmArg::Weights {
+        let w = &weights.get(&format!("{prefix}.weight"))?.data;
+        let b = if stem.conv.bias { Some(weights.get(&format!("{prefix}.bias"))?.data.as_slice()) } else { None };
+        return Ok(Some((weight_pwms(w, b, f, kw)?, vec![0; f])));
+    }
+    let graph = s2f::model::onnx::stem::emit_stem(spec, weights, &stem, Default::default())?;
+    let mut engine = s2f::engine::create(args.engine.into(), args.device.into(), &graph)?;
+    let mut acc = ActivationPwms::new(stem, args.activation_fraction);
+    for pass in 0..2 {
+        for start in (0..x.dim().0).step_by(32) {
+            let end = (start + 32).min(x.dim().0);
+            let mut outs = engine.run(x.slice(ndarray::s![start..end, .., ..]).to_owned().into_dyn())?;
+            let input = outs.remove(0).into_dimensionality::<ndarray::Ix3>()?;
+            if pass == 0 {
+                acc.scan(&outs);
+            } else {
+                acc.accumulate(&input, &outs);
+            }
+        }
+    }
+    Ok(Some(acc.finish()))
+}
+
+/// Writes a kernels × tracks table (TSV, header `corner` then the track ids).
+fn write_table(path: &Path, corner: &str, rows: &[String], cols: &[String], v: &Array2<f64>) -> Result<()> {
+    s2f::io::atomic::write_atomic(path, |w| {
+        writeln!(w, "{corner}\t{}", cols.join("\t"))?;
+        for (name, row) in rows.iter().zip(v.outer_iter()) {
+            let vals: Vec<String> = row.iter().map(|x| format!("{x:.6e}")).collect();
+            writeln!(w, "{name}\t{}", vals.join("\t"))?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// Measured values `(N, tracks)` of the sequences `names` (summed over bins), from a target file.
+fn read_targets(path: &Path, names: &[String], tracks: usize) -> Result<Array2<f32>> {
+    let (tnames, m) = s2f::train::data::read_targets(path)?;
+    if m.tracks.len() != tracks {
+        bail!("{}: {} tracks, the head has {tracks}", path.display(), m.tracks.len());
+    }
+    let index: std::collections::HashMap<&str, usize> =
+        tnames.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+    let w = m.width();
+    let mut y = Array2::<f32>::zeros((names.len(), tracks));
+    for (i, n) in names.iter().enumerate() {
+        let j = *index.get(n.as_str()).with_context(|| format!("{}: no row for sequence {n:?}", path.display()))?;
+        for b in 0..m.bins {
+            for t in 0..tracks {
+                y[(i, t)] += m.values[j * w + b * tracks + t];
+            }
+        }
+    }
+    Ok(y)
+}
