@@ -151,3 +151,58 @@ fn cli_writes_tables_meme_and_per_sequence_differences() {
     assert!(motifs.iter().all(|m| m.probs.len() == 15));
     let _ = Array2::<f32>::zeros((1, 1));
 }
+
+#[test]
+fn activation_pwms_recover_a_planted_kernel_motif_on_both_strands() {
+    // One kernel that scores +1 for each base of ACGGT and −1 otherwise, inside a strand max.
+    let json = r#"{
+      "format": "s2f-model", "version": 1, "name": "planted",
+      "input": { "length": 60, "n_value": 0.25 },
+      "trunk": [
+        { "op": "strand_max", "layers": [
+          { "op": "conv1d", "name": "k", "filters": 2, "kernel": 5, "bias": true, "padding": "valid" } ] },
+        { "op": "activation", "fn": "relu" },
+        { "op": "flatten" }
+      ],
+      "heads": [ { "name": "out", "layers": [ { "op": "linear", "name": "lin", "units": 1, "bias": true } ] } ]
+    }"#;
+    let spec = s2f::model::ModelSpec::from_json(json).unwrap();
+    let analysis = spec.analyze().unwrap();
+    let mut weights = s2f::model::Weights::random(&analysis.weights, 3);
+    let motif = [0usize, 1, 2, 2, 3];
+    let mut w = vec![-1f32; 2 * 4 * 5];
+    for (t, &b) in motif.iter().enumerate() {
+        w[b * 5 + t] = 1.0;
+    }
+    weights.insert("k.weight", s2f::model::weights::Tensor::new(vec![2, 4, 5], w).unwrap());
+    weights.insert("k.bias", s2f::model::weights::Tensor::new(vec![2], vec![0.0, 0.0]).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("pkg");
+    Package::write(&pkg, &spec, &weights, Default::default()).unwrap();
+    // Random sequences; half carry ACGGT, half its reverse complement ACCGT.
+    let mut state = 9u64;
+    let mut x = Array3::<f32>::zeros((40, 60, 4));
+    for i in 0..40 {
+        for j in 0..60 {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x[(i, j, (state >> 62) as usize)] = 1.0;
+        }
+        let planted: Vec<usize> = if i % 2 == 0 { motif.to_vec() } else { vec![0, 1, 1, 2, 3] };
+        for (t, &b) in planted.iter().enumerate() {
+            x.slice_mut(s![i, 20 + t, ..]).fill(0.0);
+            x[(i, 20 + t, b)] = 1.0;
+        }
+    }
+    let input = dir.path().join("x.npy");
+    s2f::io::npy::write_npy(&input, &[40, 60, 4], x.as_slice().unwrap()).unwrap();
+    let out = dir.path().join("k");
+    common::ok(&["kernels", common::p(&pkg), "--input", common::p(&input), "--activation-fraction", "0.9", "--out", common::p(&out)]);
+    let motifs = s2f::motifs::meme::read_meme(&out.join("kernels.meme")).unwrap();
+    assert_eq!(motifs[0].consensus(), "ACGGT");
+    assert!(motifs[0].probs.iter().zip(motif).all(|(col, b)| col[b] > 0.9), "{:?}", motifs[0].probs);
+    // --pwm weights gives the same consensus from the weights alone.
+    let out = dir.path().join("w");
+    common::ok(&["kernels", common::p(&pkg), "--input", common::p(&input), "--pwm", "weights", "--out", common::p(&out)]);
+    let motifs = s2f::motifs::meme::read_meme(&out.join("kernels.meme")).unwrap();
+    assert_eq!(motifs[0].consensus(), "ACGGT");
+}

@@ -6,10 +6,10 @@
 //!   W′ = W + b/(4·l) and σ the population standard deviation of the kernel's entries, each column
 //!   then normalised (DRG normalises by the largest column sum only);
 //! - [`ActivationPwms`]: the Basset/DeepBind way, from the sequences that activate the kernel: the
-//!   kernel's pre-activation output on every window of the given sequences (both strands for a
-//!   strand max) is min–max scaled to [0, 1] per kernel; the windows scoring at least `fraction`
-//!   are summed weighted by that score, plus a pseudocount of 0.025 per cell, then normalised
-//!   (DRG's `transform_kernels_to_pwms`). Windows reaching into the convolution's zero padding
+//!   kernel's pre-activation output a on every window of the given sequences (both strands for a
+//!   strand max); the windows with a ≥ `fraction` · max a (the maximum over all windows, when
+//!   positive) are summed weighted by a / max a, plus a pseudocount of 0.025 per cell, then
+//!   normalised (DRG's `transform_kernels_to_pwms` weights and pseudocount). Windows reaching into the convolution's zero padding
 //!   add nothing for those columns; the model's own constant pads (e.g. 0.25) count as they are.
 
 use ndarray::{Array3, ArrayD};
@@ -60,7 +60,7 @@ pub struct ActivationPwms {
 }
 
 impl ActivationPwms {
-    /// For the kernels of `stem`'s convolution; windows scoring ≥ `fraction` of the range count.
+    /// For the kernels of `stem`'s convolution; windows scoring ≥ `fraction` of the maximum count.
     pub fn new(stem: Stem, fraction: f32) -> Self {
         let f = stem.filters;
         let k = stem.conv.kernel;
@@ -94,12 +94,12 @@ impl ActivationPwms {
         for (si, s) in strands.iter().enumerate() {
             for i in 0..n {
                 for f in 0..self.stem.filters {
-                    let (lo, hi) = self.range[f];
-                    if !(hi > lo) {
+                    let hi = self.range[f].1;
+                    if !(hi > 0.0) {
                         continue;
                     }
                     for j in 0..self.stem.len_out {
-                        let a = (s[[i, f, j]] - lo) / (hi - lo);
+                        let a = s[[i, f, j]] / hi;
                         if a < self.fraction {
                             continue;
                         }
