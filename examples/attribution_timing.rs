@@ -3,9 +3,10 @@
 //! - grad on one Basenji2 window (the human spec, random weights) as a multiple of its forward;
 //! - on the Calderon demo model (sequences per second): naive and fast saturation mutagenesis,
 //!   grad and DeepLIFT with 20 dinucleotide shuffles;
-//! - naive and fast saturation mutagenesis on one Basenji2 window.
+//! - naive and split saturation mutagenesis on one Basenji2 window;
+//! - kernel knock-outs on the Calderon demo model, cut vs prefix per kernel.
 //!
-//! `cargo run --release --example attribution_timing [calderon|basenji2|basenji2-ism|all]`
+//! `cargo run --release --example attribution_timing [calderon|basenji2|kernels|basenji2-ism|all]`
 
 use std::time::Instant;
 
@@ -138,6 +139,34 @@ fn basenji2_ism() -> s2f::error::Result<()> {
     Ok(())
 }
 
+/// Kernel knock-outs on the Calderon demo model: the model cut after the kernel layer (prefix
+/// once per sequence) against rerunning the prefix per kernel, as a full forward per kernel does.
+fn kernels() -> s2f::error::Result<()> {
+    use s2f::jobs::kernels::{KnockoutOptions, Knockout, Null};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let pkg = Package::open(root.join("models/calderon2019_shallow"))?;
+    let n = 8;
+    let x = onehot(n, 401, 5);
+    for kind in engines() {
+        let mut rate = Vec::new();
+        for naive in [false, true] {
+            let opts = KnockoutOptions { layer: None, null: Null::Mean, head: 0, batch: 256, naive };
+            let mut ko = Knockout::new(&pkg, kind, Device::Cpu, opts)?;
+            ko.run(x.slice(ndarray::s![..1, .., ..]))?;
+            let t = Instant::now();
+            ko.run(x.view())?;
+            rate.push((n * 256) as f64 / t.elapsed().as_secs_f64());
+        }
+        println!(
+            "calderon kernel knock-outs, {kind:?}: cut {:.0} kernel×sequences/s, prefix per kernel {:.0} ({:.1}x)",
+            rate[0],
+            rate[1],
+            rate[0] / rate[1]
+        );
+    }
+    Ok(())
+}
+
 fn main() -> s2f::error::Result<()> {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
     if which == "calderon" || which == "all" {
@@ -145,6 +174,9 @@ fn main() -> s2f::error::Result<()> {
     }
     if which == "basenji2" || which == "all" {
         basenji2()?;
+    }
+    if which == "kernels" || which == "all" {
+        kernels()?;
     }
     if which == "basenji2-ism" || which == "all" {
         basenji2_ism()?;
