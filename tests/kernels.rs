@@ -196,9 +196,28 @@ fn activation_pwms_recover_a_planted_kernel_motif_on_both_strands() {
     let input = dir.path().join("x.npy");
     s2f::io::npy::write_npy(&input, &[40, 60, 4], x.as_slice().unwrap()).unwrap();
     let out = dir.path().join("k");
-    common::ok(&["kernels", common::p(&pkg), "--input", common::p(&input), "--activation-fraction", "0.9", "--out", common::p(&out)]);
+    let db = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("motifs/JASPAR2026_CORE_vertebrates.meme");
+    common::ok(&[
+        "kernels",
+        common::p(&pkg),
+        "--input",
+        common::p(&input),
+        "--activation-fraction",
+        "0.9",
+        "--db",
+        common::p(&db),
+        "--out",
+        common::p(&out),
+    ]);
     let motifs = s2f::motifs::meme::read_meme(&out.join("kernels.meme")).unwrap();
     assert_eq!(motifs[0].consensus(), "ACGGT");
+    // The planted kernel is compared with the database; its three best matches are listed.
+    let table = std::fs::read_to_string(out.join("kernel_matches.tsv")).unwrap();
+    let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0][..5], ["kernel", "weight_norm", "consensus", "information_bits", "compared_columns"]);
+    assert_eq!((rows[1][0], rows[1][2], rows[1][4]), ("filter0", "ACGGT", "5"));
+    assert!(rows[1][5].starts_with("MA"), "{:?}", rows[1]);
     assert!(motifs[0].probs.iter().zip(motif).all(|(col, b)| col[b] > 0.9), "{:?}", motifs[0].probs);
     // --pwm weights gives the same consensus from the weights alone.
     let out = dir.path().join("w");

@@ -71,6 +71,9 @@ pub struct Args {
     /// --pwm activations: windows scoring at least this fraction of the kernel's output range.
     #[arg(long, default_value_t = 0.5)]
     activation_fraction: f32,
+    /// Motif database (MEME): kernel_matches.tsv with each kernel's best three matches.
+    #[arg(long)]
+    db: Option<PathBuf>,
     /// Also write knockout.npz with the per-sequence differences P − M_k.
     #[arg(long)]
     per_sequence: bool,
@@ -168,6 +171,9 @@ pub fn run(args: Args) -> Result<()> {
             })
             .collect();
         s2f::motifs::meme::write_meme(&args.out.join("kernels.meme"), &motifs, [0.25; 4])?;
+        if let Some(db) = &args.db {
+            write_matches(&args.out.join("kernel_matches.tsv"), &pkg, ko.layer(), &motifs, db)?;
+        }
     }
     let meta = serde_json::json!({
         "layer": ko.layer().path,
@@ -227,6 +233,61 @@ fn kernel_pwms(
         }
     }
     Ok(Some(acc.finish()))
+}
+
+/// Compares each kernel's PWM (flanks below 0.5 bits trimmed; kernels left with fewer than 5
+/// columns or 4 bits are not compared) with the database `db`; writes per kernel its weight
+/// norm, consensus, information and best three matches.
+fn write_matches(
+    path: &Path,
+    pkg: &Package,
+    layer: &s2f::jobs::kernels::KernelLayer,
+    motifs: &[s2f::motifs::meme::Motif],
+    db: &Path,
+) -> Result<()> {
+    use s2f::jobs::kernels::pwm::{information, trimmed};
+    use s2f::motifs::tomtom::{compare, CompareOptions};
+    let targets = s2f::motifs::meme::read_meme(db)?;
+    let weights = pkg.weights.as_ref().context("no weights")?;
+    let w = &weights.get(&format!("{}.weight", layer.prefix))?.data;
+    let per = w.len() / motifs.len().max(1);
+    let mut queries = Vec::new();
+    let mut which = Vec::new();
+    for (k, m) in motifs.iter().enumerate() {
+        if let Some(cols) = trimmed(&m.probs, 0.5, 5, 4.0) {
+            queries.push(s2f::motifs::meme::Motif { probs: cols, ..m.clone() });
+            which.push(k);
+        }
+    }
+    let opts = CompareOptions { thresh: 1.0, top: Some(3), ..Default::default() };
+    let found = if queries.is_empty() { Vec::new() } else { compare(&queries, &targets, &opts)? };
+    s2f::io::atomic::write_atomic(path, |out| {
+        write!(out, "kernel\tweight_norm\tconsensus\tinformation_bits\tcompared_columns")?;
+        for i in 1..=3 {
+            write!(out, "\tmatch{i}_id\tmatch{i}_name\tmatch{i}_p\tmatch{i}_q")?;
+        }
+        writeln!(out)?;
+        for (k, m) in motifs.iter().enumerate() {
+            let norm = w[k * per..(k + 1) * per].iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
+            let bits: f64 = m.probs.iter().map(information).sum();
+            let q = which.iter().position(|&j| j == k);
+            let width = q.map_or(0, |q| queries[q].probs.len());
+            write!(out, "{}\t{norm:.4}\t{}\t{bits:.2}\t{width}", m.id, m.consensus())?;
+            let hits: Vec<_> = q.map(|q| found.iter().filter(|h| h.query == q).take(3).collect()).unwrap_or_default();
+            for i in 0..3 {
+                match hits.get(i) {
+                    Some(h) => {
+                        let t = &targets[h.target];
+                        write!(out, "\t{}\t{}\t{:.3e}\t{:.3e}", t.id, t.alt.as_deref().unwrap_or(""), h.p_value, h.q_value)?
+                    }
+                    None => write!(out, "\t\t\t\t")?,
+                }
+            }
+            writeln!(out)?;
+        }
+        Ok(())
+    })?;
+    Ok(())
 }
 
 /// Writes a kernels × tracks table (TSV, header `corner` then the track ids).

@@ -138,6 +138,24 @@ impl ActivationPwms {
     }
 }
 
+/// Information content (bits against a uniform background) of one column.
+pub fn information(col: &[f64; 4]) -> f64 {
+    2.0 + col.iter().filter(|&&p| p > 0.0).map(|&p| p * p.log2()).sum::<f64>()
+}
+
+/// The columns after dropping flanking columns below `min_bits`; `None` when what is left is
+/// narrower than `min_width` or holds less than `min_total` bits (a kernel too weak to compare:
+/// short low-information queries match long database matrices, such as JASPAR's 31–33-column
+/// CTCF, at misleadingly small p-values).
+pub fn trimmed(cols: &Columns, min_bits: f64, min_width: usize, min_total: f64) -> Option<Columns> {
+    let keep: Vec<bool> = cols.iter().map(|c| information(c) >= min_bits).collect();
+    let first = keep.iter().position(|&k| k)?;
+    let last = keep.iter().rposition(|&k| k)?;
+    let t: Columns = cols[first..=last].to_vec();
+    let total: f64 = t.iter().map(information).sum();
+    (t.len() >= min_width && total >= min_total).then_some(t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,5 +171,17 @@ mod tests {
         assert!(p[0][0][1] > 0.5 && p[0][0][0] < 0.2);
         assert!((p[0][1][0] - 0.25).abs() < 1e-12);
         assert!(weight_pwms(&w, None, 2, 2).is_err());
+    }
+
+    #[test]
+    fn trimming_drops_weak_flanks_and_weak_kernels() {
+        let flat = [0.25; 4];
+        let pure = [1.0, 0.0, 0.0, 0.0];
+        assert!((information(&flat)).abs() < 1e-12 && (information(&pure) - 2.0).abs() < 1e-12);
+        let cols = vec![flat, pure, pure, flat, pure, flat];
+        let t = trimmed(&cols, 0.5, 3, 4.0).unwrap();
+        assert_eq!(t.len(), 4);
+        assert!(trimmed(&cols, 0.5, 3, 6.1).is_none());
+        assert!(trimmed(&vec![flat; 5], 0.5, 1, 0.0).is_none());
     }
 }
