@@ -206,6 +206,7 @@ fn activation_pwms_recover_a_planted_kernel_motif_on_both_strands() {
         "0.9",
         "--db",
         common::p(&db),
+        "--plot",
         "--out",
         common::p(&out),
     ]);
@@ -218,6 +219,11 @@ fn activation_pwms_recover_a_planted_kernel_motif_on_both_strands() {
     assert_eq!(rows[0][..5], ["kernel", "weight_norm", "consensus", "information_bits", "compared_columns"]);
     assert_eq!((rows[1][0], rows[1][2], rows[1][4]), ("filter0", "ACGGT", "5"));
     assert!(rows[1][5].starts_with("MA"), "{:?}", rows[1]);
+    // Plots: the effect heatmap and a logo per kernel (two kernels here).
+    for png in ["effect.png", "logos/filter0.png", "logos/filter1.png"] {
+        let bytes = std::fs::read(out.join(png)).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{png}");
+    }
     assert!(motifs[0].probs.iter().zip(motif).all(|(col, b)| col[b] > 0.9), "{:?}", motifs[0].probs);
     // --pwm weights gives the same consensus from the weights alone.
     let out = dir.path().join("w");

@@ -74,6 +74,13 @@ pub struct Args {
     /// Motif database (MEME): kernel_matches.tsv with each kernel's best three matches.
     #[arg(long)]
     db: Option<PathBuf>,
+    /// Plots: effect.png (the effect table, kernels clustered by profile) and logos of the
+    /// --plot-top kernels with the largest total |effect| in logos/.
+    #[arg(long)]
+    plot: bool,
+    /// Kernels with logos under --plot.
+    #[arg(long, default_value_t = 10)]
+    plot_top: usize,
     /// Also write knockout.npz with the per-sequence differences P − M_k.
     #[arg(long)]
     per_sequence: bool,
@@ -136,7 +143,11 @@ pub fn run(args: Args) -> Result<()> {
         .collect();
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let pick = |a: &Array2<f64>| a.select(Axis(1), &tracks);
-    write_table(&args.out.join("effect.tsv"), "kernel", &kernel_names, &ids, &pick(&stats::effect(&delta)))?;
+    let effect = pick(&stats::effect(&delta));
+    write_table(&args.out.join("effect.tsv"), "kernel", &kernel_names, &ids, &effect)?;
+    if args.plot {
+        s2f::jobs::kernels::plot::effect_heatmap(&args.out.join("effect.png"), &effect, &kernel_names, &ids)?;
+    }
     write_table(&args.out.join("impact.tsv"), "kernel", &kernel_names, &ids, &pick(&stats::impact(&delta)))?;
     if let Some(y) = &y {
         let (dr, de) = stats::against_targets(&full, &delta, y);
@@ -171,8 +182,25 @@ pub fn run(args: Args) -> Result<()> {
             })
             .collect();
         s2f::motifs::meme::write_meme(&args.out.join("kernels.meme"), &motifs, [0.25; 4])?;
-        if let Some(db) = &args.db {
-            write_matches(&args.out.join("kernel_matches.tsv"), &pkg, ko.layer(), &motifs, db)?;
+        let best = match &args.db {
+            Some(db) => write_matches(&args.out.join("kernel_matches.tsv"), &pkg, ko.layer(), &motifs, db)?,
+            None => vec![None; motifs.len()],
+        };
+        if args.plot {
+            let logos = args.out.join("logos");
+            std::fs::create_dir_all(&logos).with_context(|| format!("creating {}", logos.display()))?;
+            let mut rank: Vec<usize> = (0..motifs.len()).collect();
+            let total = |k: usize| effect.row(k).iter().map(|v| v.abs()).sum::<f64>();
+            rank.sort_by(|&a, &b| total(b).total_cmp(&total(a)));
+            for &k in rank.iter().take(args.plot_top) {
+                let m = &motifs[k];
+                let title = match &best[k] {
+                    Some(b) => format!("{} {}  (Σ|effect| {:.3}; best match {b})", m.id, m.consensus(), total(k)),
+                    None => format!("{} {}  (Σ|effect| {:.3})", m.id, m.consensus(), total(k)),
+                };
+                let path = logos.join(format!("{}.png", m.id));
+                s2f::jobs::kernels::plot::kernel_logo(&path, &m.id, &m.probs, &title)?;
+            }
         }
     }
     let meta = serde_json::json!({
@@ -237,14 +265,15 @@ fn kernel_pwms(
 
 /// Compares each kernel's PWM (flanks below 0.5 bits trimmed; kernels left with fewer than 5
 /// columns or 4 bits are not compared) with the database `db`; writes per kernel its weight
-/// norm, consensus, information and best three matches.
+/// norm, consensus, information and best three matches. Returns each kernel's best match as
+/// `ID name (p = …)`, if any.
 fn write_matches(
     path: &Path,
     pkg: &Package,
     layer: &s2f::jobs::kernels::KernelLayer,
     motifs: &[s2f::motifs::meme::Motif],
     db: &Path,
-) -> Result<()> {
+) -> Result<Vec<Option<String>>> {
     use s2f::jobs::kernels::pwm::{information, trimmed};
     use s2f::motifs::tomtom::{compare, CompareOptions};
     let targets = s2f::motifs::meme::read_meme(db)?;
@@ -287,7 +316,14 @@ fn write_matches(
         }
         Ok(())
     })?;
-    Ok(())
+    Ok((0..motifs.len())
+        .map(|k| {
+            let q = which.iter().position(|&j| j == k)?;
+            let h = found.iter().find(|h| h.query == q)?;
+            let t = &targets[h.target];
+            Some(format!("{} {} (p = {:.1e})", t.id, t.alt.as_deref().unwrap_or(""), h.p_value))
+        })
+        .collect())
 }
 
 /// Writes a kernels × tracks table (TSV, header `corner` then the track ids).

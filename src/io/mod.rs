@@ -3,6 +3,7 @@
 pub mod atomic;
 pub mod bigwig;
 pub mod digest;
+pub mod font;
 pub mod le;
 pub mod npy;
 pub mod parquet;

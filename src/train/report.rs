@@ -57,16 +57,9 @@ pub fn write_correlations(path: &Path, what: &str, rows: &[CorrRow]) -> Result<(
     })
 }
 
-fn register_font() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
-    });
-}
-
 /// Draws the training and validation loss per epoch, marking the kept epoch.
 pub fn plot_losses(path: &Path, log: &[EpochLog], best_epoch: usize, title: &str) -> Result<()> {
-    register_font();
+    crate::io::font::register_font();
     let tmp = path.with_extension("partial.png");
     let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
         let root = BitMapBackend::new(&tmp, (900, 560)).into_drawing_area();

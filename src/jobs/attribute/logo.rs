@@ -26,13 +26,6 @@ const MAX_WIDTH: u32 = 4000;
 const ROW_HEIGHT: u32 = 180;
 const TITLE_HEIGHT: u32 = 40;
 
-fn register_font() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
-    });
-}
-
 /// Points of an elliptical band centred in the unit box, from angle `a0` to `a1` (degrees,
 /// counter-clockwise from the right): the outer arc, then the inner arc backwards.
 fn arc_band(a0: f64, a1: f64) -> Vec<(f64, f64)> {
@@ -185,7 +178,7 @@ pub fn plot_logos(
             )));
         }
     }
-    register_font();
+    crate::io::font::register_font();
     let n = range.len();
     let width = (n.saturating_mul(PX_PER_POSITION).saturating_add(120)).clamp(MIN_WIDTH as usize, MAX_WIDTH as usize);
     let height = u32::try_from(rows.len())

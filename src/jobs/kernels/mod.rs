@@ -11,6 +11,7 @@
 //! per sequence, the suffix once per (sequence, kernel), batched. The prediction of a sequence
 //! for a track is its head's output summed over bins (the value itself for one-bin heads).
 
+pub mod plot;
 pub mod pwm;
 pub mod stats;
 
