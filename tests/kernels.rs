@@ -124,6 +124,8 @@ fn cli_writes_tables_meme_and_per_sequence_differences() {
         "--tracks",
         "0,7",
         "--per-sequence",
+        "--format",
+        "tsv,parquet",
         "--out",
         common::p(&out),
     ]);
@@ -136,6 +138,22 @@ fn cli_writes_tables_meme_and_per_sequence_differences() {
         assert!(out.join(f).exists(), "{f}");
     }
     assert!(std::fs::read_to_string(out.join("delta_r.tsv")).unwrap().starts_with("kernel|delta_pearson_r="));
+    for f in ["effect.parquet", "impact.parquet", "delta_r.parquet", "delta_rmse.parquet"] {
+        let bytes = std::fs::read(out.join(f)).unwrap();
+        assert_eq!(&bytes[..4], b"PAR1", "{f}");
+    }
+    // The parquet table holds the TSV's values.
+    {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let file = std::fs::File::open(out.join("effect.parquet")).unwrap();
+        let reader = SerializedFileReader::new(file).unwrap();
+        let first = reader.get_row_iter(None).unwrap().next().unwrap().unwrap();
+        let cols: Vec<String> = first.get_column_iter().map(|(_, v)| v.to_string()).collect();
+        assert_eq!(cols[0], "\"filter0\"");
+        let tsv: f64 = lines[1].split('\t').nth(1).unwrap().parse().unwrap();
+        let pq: f64 = cols[1].parse().unwrap();
+        assert!((tsv - pq).abs() <= 1e-6 * tsv.abs().max(1e-9), "{tsv} vs {pq}");
+    }
     let ko = s2f::io::npy::read_npz(out.join("knockout.npz")).unwrap();
     assert_eq!(ko.iter().find(|(n, _)| n == "delta").unwrap().1.shape, vec![256, 6, 2]);
     // The table is the library's effect on the same sequences.

@@ -93,6 +93,9 @@ pub struct Args {
     /// Rows (sequence × kernel) per engine run.
     #[arg(long, default_value_t = 64)]
     batch: usize,
+    /// Table formats, comma-separated: tsv and/or parquet (same columns).
+    #[arg(long, default_value = "tsv")]
+    format: String,
     /// Output folder.
     #[arg(long)]
     out: PathBuf,
@@ -104,6 +107,10 @@ pub fn run(args: Args) -> Result<()> {
     let spec = pkg.spec.as_ref().context("kernel analysis needs an s2f package with a model.json")?;
     let head = spec.head_index(args.head.as_deref())?;
     let tracks = super::select_tracks(spec, head, args.tracks.as_deref(), args.track_names.as_deref())?;
+    let formats = super::split_list(&args.format);
+    if let Some(f) = formats.iter().find(|f| *f != "tsv" && *f != "parquet") {
+        bail!("--format {f:?}: expected tsv and/or parquet");
+    }
     let (x, names) = match (&args.input, &args.genome, &args.bed) {
         (Some(input), _, _) => super::read_onehot_input(input)?,
         (None, Some(genome), Some(bed)) => super::read_regions(genome, bed, spec, args.ignore_summits)?,
@@ -144,17 +151,26 @@ pub fn run(args: Args) -> Result<()> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let pick = |a: &Array2<f64>| a.select(Axis(1), &tracks);
     let effect = pick(&stats::effect(&delta));
-    write_table(&args.out.join("effect.tsv"), "kernel", &kernel_names, &ids, &effect)?;
+    let write = |name: &str, corner: &str, v: &Array2<f64>| -> Result<()> {
+        if formats.iter().any(|f| f == "tsv") {
+            write_table(&args.out.join(format!("{name}.tsv")), corner, &kernel_names, &ids, v)?;
+        }
+        if formats.iter().any(|f| f == "parquet") {
+            s2f::io::parquet::write_matrix(&args.out.join(format!("{name}.parquet")), corner, &kernel_names, &ids, v)?;
+        }
+        Ok(())
+    };
+    write("effect", "kernel", &effect)?;
     if args.plot {
         s2f::jobs::kernels::plot::effect_heatmap(&args.out.join("effect.png"), &effect, &kernel_names, &ids)?;
     }
-    write_table(&args.out.join("impact.tsv"), "kernel", &kernel_names, &ids, &pick(&stats::impact(&delta)))?;
+    write("impact", "kernel", &pick(&stats::impact(&delta)))?;
     if let Some(y) = &y {
         let (dr, de) = stats::against_targets(&full, &delta, y);
         let corner = "kernel|delta_pearson_r=r(knockout,Y)-r(full,Y)";
-        write_table(&args.out.join("delta_r.tsv"), corner, &kernel_names, &ids, &pick(&dr))?;
+        write("delta_r", corner, &pick(&dr))?;
         let corner = "kernel|delta_rmse=RMSE(knockout,Y)-RMSE(full,Y)";
-        write_table(&args.out.join("delta_rmse.tsv"), corner, &kernel_names, &ids, &pick(&de))?;
+        write("delta_rmse", corner, &pick(&de))?;
     }
     if args.per_sequence {
         let sel = delta.select(Axis(2), &tracks);

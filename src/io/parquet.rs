@@ -82,6 +82,46 @@ pub fn write_parquet<I: Iterator<Item = Result<Row>>>(path: &Path, tracks: &[Str
     out.commit()
 }
 
+/// Writes a named matrix as one parquet row group: a UTF-8 column `index` holding `rows`, then
+/// one float64 column per name in `cols` (names sanitised as in [`write_parquet`]). Atomic.
+pub fn write_matrix(path: &Path, index: &str, rows: &[String], cols: &[String], v: &ndarray::Array2<f64>) -> Result<()> {
+    let perr = |e: parquet::errors::ParquetError| Error::io(path, std::io::Error::other(format!("parquet: {e}")));
+    if v.dim() != (rows.len(), cols.len()) {
+        return Err(Error::InvalidArgument(format!(
+            "a {:?} matrix with {} row and {} column names",
+            v.dim(),
+            rows.len(),
+            cols.len()
+        )));
+    }
+    let mut schema = format!("message table {{ REQUIRED BYTE_ARRAY {} (UTF8);", column_name(index));
+    for c in cols {
+        schema.push_str(&format!(" REQUIRED DOUBLE {};", column_name(c)));
+    }
+    schema.push_str(" }");
+    let schema = Arc::new(parse_message_type(&schema).map_err(perr)?);
+    let props = Arc::new(WriterProperties::builder().set_compression(Compression::SNAPPY).build());
+    let mut out = AtomicFile::create(path)?;
+    let file = out.file().try_clone().map_err(|e| Error::io(path, e))?;
+    let mut writer = SerializedFileWriter::new(file, schema, props).map_err(perr)?;
+    let mut rg = writer.next_row_group().map_err(perr)?;
+    let mut col = 0usize;
+    while let Some(mut c) = rg.next_column().map_err(perr)? {
+        if col == 0 {
+            let names: Vec<ByteArray> = rows.iter().map(|r| ByteArray::from(r.as_str())).collect();
+            c.typed::<ByteArrayType>().write_batch(&names, None, None).map_err(perr)?;
+        } else {
+            let vals: Vec<f64> = v.column(col - 1).to_vec();
+            c.typed::<parquet::data_type::DoubleType>().write_batch(&vals, None, None).map_err(perr)?;
+        }
+        c.close().map_err(perr)?;
+        col += 1;
+    }
+    rg.close().map_err(perr)?;
+    writer.close().map_err(perr)?;
+    out.commit()
+}
+
 /// Reads a track parquet back as rows (for checks and small files).
 pub fn read_parquet(path: &Path) -> Result<(Vec<String>, Vec<Row>)> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
