@@ -211,11 +211,12 @@ pub fn run(args: Args) -> Result<()> {
             for &k in rank.iter().take(args.plot_top) {
                 let m = &motifs[k];
                 let title = match &best[k] {
-                    Some(b) => format!("{} {}  (Σ|effect| {:.3}; best match {b})", m.id, m.consensus(), total(k)),
-                    None => format!("{} {}  (Σ|effect| {:.3})", m.id, m.consensus(), total(k)),
+                    Some(b) => format!("{}: {b}", m.id),
+                    None => format!("{} {}", m.id, m.consensus()),
                 };
+                let label = format!("{} Σ|effect| {:.3}", m.id, total(k));
                 let path = logos.join(format!("{}.png", m.id));
-                s2f::jobs::kernels::plot::kernel_logo(&path, &m.id, &m.probs, &title)?;
+                s2f::jobs::kernels::plot::kernel_logo(&path, &label, &m.probs, &title)?;
             }
         }
     }
