@@ -15,6 +15,7 @@ mod onehot;
 mod package;
 mod predict;
 mod run;
+mod seqlets;
 mod train;
 mod tss;
 
@@ -52,6 +53,8 @@ enum Command {
     Attribute(attribute::Args),
     /// Kernel knock-outs (effect per track) and first-layer kernel PWMs.
     Kernels(kernels::Args),
+    /// Seqlets called on attribution maps, clustered into motifs (CWM, PWM, database matches).
+    Seqlets(seqlets::Args),
     /// Motif files and Tomtom-style comparison with a motif database (`motifs compare`).
     Motifs(motifs::Args),
     /// Combine the outputs of `predict --shard` runs into the files an unsharded run writes.
@@ -119,6 +122,7 @@ pub fn main() -> ExitCode {
         Command::Onehot(a) => onehot::run(a),
         Command::Attribute(a) => attribute::run(a),
         Command::Kernels(a) => kernels::run(a),
+        Command::Seqlets(a) => seqlets::run(a),
         Command::Motifs(a) => motifs::run(a),
         Command::Folds(a) => folds::run(a),
         Command::Tss(a) => tss::run(a),

@@ -4,4 +4,5 @@ pub mod attribute;
 pub mod kernels;
 pub mod onehot;
 pub mod predict;
+pub mod seqlets;
 pub mod tiling;

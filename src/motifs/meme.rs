@@ -64,7 +64,10 @@ impl Motif {
     /// Information content of each position in bits against a uniform background:
     /// 2 + Σ p·log2 p (0 for a uniform column, 2 for a single base).
     pub fn information(&self) -> Vec<f64> {
-        self.probs.iter().map(|col| 2.0 + col.iter().filter(|&&p| p > 0.0).map(|&p| p * p.log2()).sum::<f64>()).collect()
+        self.probs
+            .iter()
+            .map(|col| 2.0 + col.iter().filter(|&&p| p > 0.0).map(|&p| p * p.log2()).sum::<f64>())
+            .collect()
     }
 
     /// The motif of the opposite strand: positions reversed and A↔T, C↔G swapped (the
@@ -122,9 +125,13 @@ pub fn parse_meme(text: &str, source: &str) -> Result<Vec<Motif>> {
                 return Err(bad(n, format!("motif {id}: a second letter-probability matrix")));
             }
             *found = true;
-            let header = parse_header(fields.trim_start_matches(':')).map_err(|m| bad(n, format!("motif {id}: {m}")))?;
+            let header =
+                parse_header(fields.trim_start_matches(':')).map_err(|m| bad(n, format!("motif {id}: {m}")))?;
             if header.alength.is_some_and(|a| a != 4) {
-                return Err(bad(n, format!("motif {id}: alength= {} (only 4, ACGT, is supported)", header.alength.unwrap_or(0))));
+                return Err(bad(
+                    n,
+                    format!("motif {id}: alength= {} (only 4, ACGT, is supported)", header.alength.unwrap_or(0)),
+                ));
             }
             // Rows: the non-blank lines up to a blank line, a keyword line or the end; blank
             // lines before the first row are skipped.
@@ -137,7 +144,9 @@ pub fn parse_meme(text: &str, source: &str) -> Result<Vec<Motif>> {
                 if row.is_empty() || is_keyword(row) {
                     break;
                 }
-                probs.push(parse_row(row).map_err(|m| bad(i + 1, format!("motif {id}: position {}: {m}", probs.len() + 1)))?);
+                probs.push(
+                    parse_row(row).map_err(|m| bad(i + 1, format!("motif {id}: position {}: {m}", probs.len() + 1)))?,
+                );
                 i += 1;
             }
             if let Some(w) = header.width {
@@ -160,7 +169,10 @@ pub fn parse_meme(text: &str, source: &str) -> Result<Vec<Motif>> {
         return Err(bad(*at, format!("motif {id}: no letter-probability matrix")));
     }
     if motifs.is_empty() {
-        return Err(Error::Empty { path: source.into(), what: "no motifs (no MOTIF with a letter-probability matrix)".into() });
+        return Err(Error::Empty {
+            path: source.into(),
+            what: "no motifs (no MOTIF with a letter-probability matrix)".into(),
+        });
     }
     Ok(motifs)
 }
@@ -297,7 +309,8 @@ mod tests {
 
     #[test]
     fn header_fields_without_spaces_and_meme_output_sections() {
-        let text = "MEME version 4\nALPHABET= ACGT\nstrands: +\nMOTIF a\nlog-odds matrix: alength= 4 w= 1\n-1 2 -3 4\n\n\
+        let text =
+            "MEME version 4\nALPHABET= ACGT\nstrands: +\nMOTIF a\nlog-odds matrix: alength= 4 w= 1\n-1 2 -3 4\n\n\
                     letter-probability matrix: alength=4 w=1 nsites=7.0 E=1e-3\n0.1 0.2 0.3 0.4\nURL http://x\n";
         let m = one(text);
         assert_eq!((m.id.as_str(), m.alt.clone(), m.sites, m.width()), ("a", None, Some(7), 1));

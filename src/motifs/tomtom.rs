@@ -21,11 +21,14 @@
 //!    corrected for the two tries, 1 − (1 − p)². E-value = p × number of targets; q-values are
 //!    Benjamini–Hochberg over the query's targets.
 
-use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::meme::{Motif, SUM_TOLERANCE};
 use crate::error::{Error, Result};
+
+/// The widest query [`compare`] accepts: the null distributions of a query's column spans cost
+/// time and memory that grow with the cube of its width.
+pub const MAX_QUERY_WIDTH: usize = 300;
 
 /// How two motif columns are scored (higher is more similar).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +127,8 @@ pub struct Match {
 /// index). With `thresh: 1.0` and `top: Some(3)` this gives each query's three best targets.
 ///
 /// Fails when there are no targets, a motif has no columns or a column that is not a
-/// probability vector (names the motif), or `min_overlap`/`score_bins` is 0.
+/// probability vector (names the motif), a query is wider than [`MAX_QUERY_WIDTH`], or
+/// `min_overlap`/`score_bins` is 0.
 pub fn compare(queries: &[Motif], targets: &[Motif], opts: &CompareOptions) -> Result<Vec<Match>> {
     if targets.is_empty() {
         return Err(Error::InvalidArgument("motif comparison needs at least one target motif".into()));
@@ -136,6 +140,13 @@ pub fn compare(queries: &[Motif], targets: &[Motif], opts: &CompareOptions) -> R
         for m in set {
             check_motif(m).map_err(|e| Error::InvalidArgument(format!("{role} motif {}: {e}", m.id)))?;
         }
+    }
+    if let Some(q) = queries.iter().find(|q| q.width() > MAX_QUERY_WIDTH) {
+        return Err(Error::InvalidArgument(format!(
+            "query motif {} has {} columns; at most {MAX_QUERY_WIDTH} are supported (trim its flanks)",
+            q.id,
+            q.width()
+        )));
     }
     if targets.len() < 50 {
         tracing::warn!(
@@ -221,6 +232,8 @@ struct Database {
     spans: Vec<(usize, usize)>,
     n_targets: usize,
     distance: Distance,
+    /// widths[w]: some target is `w` columns wide.
+    widths: Vec<bool>,
 }
 
 impl Database {
@@ -245,16 +258,26 @@ impl Database {
                 add(&mut t.probs.iter().rev().map(|c| [c[3], c[2], c[1], c[0]]), &mut spans);
             }
         }
-        Database { letters, spans, n_targets: targets.len(), distance: opts.distance }
+        let mut widths = vec![false; targets.iter().map(Motif::width).max().unwrap_or(0) + 1];
+        for t in targets {
+            widths[t.width()] = true;
+        }
+        Database { letters, spans, n_targets: targets.len(), distance: opts.distance, widths }
+    }
+
+    /// Which widths below `nq` some target has (indexed by width).
+    fn narrower(&self, nq: usize) -> &[bool] {
+        &self.widths[..nq.min(self.widths.len())]
     }
 
     fn n_columns(&self) -> usize {
         self.letters[0].len()
     }
 
-    /// Scores of query column `q` (transformed) against every database column, into `row`.
+    /// Scores of query column `q` (transformed) against every database column, into `row`;
+    /// returns their (minimum, maximum).
     #[inline(never)]
-    fn score_row(&self, q: &[f64; 4], row: &mut [f64]) {
+    fn score_row(&self, q: &[f64; 4], row: &mut [f64]) -> (f64, f64) {
         let [a, c, g, t] = &self.letters;
         let n = row.len();
         let (a, c, g, t) = (&a[..n], &c[..n], &g[..n], &t[..n]);
@@ -271,6 +294,48 @@ impl Database {
                 }
             }
         }
+        // Four lanes of running extremes (the scores are never NaN), so the loop vectorises.
+        let (mut lo, mut hi) = ([f64::INFINITY; 4], [f64::NEG_INFINITY; 4]);
+        let mut chunks = row.chunks_exact(4);
+        for ch in &mut chunks {
+            for k in 0..4 {
+                lo[k] = if ch[k] < lo[k] { ch[k] } else { lo[k] };
+                hi[k] = if ch[k] > hi[k] { ch[k] } else { hi[k] };
+            }
+        }
+        for &x in chunks.remainder() {
+            lo[0] = lo[0].min(x);
+            hi[0] = hi[0].max(x);
+        }
+        (lo.iter().copied().fold(f64::INFINITY, f64::min), hi.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+    }
+}
+
+/// The median of `row` (the element of rank ⌊n/2⌋), whose values lie in `lo..=hi`: a histogram
+/// finds the bin holding that rank, then only that bin's values are ranked exactly.
+fn median(row: &[f64], lo: f64, hi: f64, hist: &mut Vec<u32>, scratch: &mut Vec<f64>) -> f64 {
+    const BINS: usize = 4096;
+    if row.is_empty() || hi - lo <= 0.0 {
+        return lo;
+    }
+    let f = (BINS - 1) as f64 / (hi - lo);
+    let bin = |x: f64| (((x - lo) * f) as usize).min(BINS - 1);
+    hist.clear();
+    hist.resize(BINS, 0);
+    for &x in row {
+        hist[bin(x)] += 1;
+    }
+    let rank = row.len() / 2;
+    let (mut below, mut b) = (0usize, 0usize);
+    while b < BINS - 1 && below + hist[b] as usize <= rank {
+        below += hist[b] as usize;
+        b += 1;
+    }
+    scratch.clear();
+    scratch.extend(row.iter().copied().filter(|&x| bin(x) == b));
+    match scratch.len() {
+        0 => lo,
+        n => *scratch.select_nth_unstable_by((rank - below).min(n - 1), f64::total_cmp).1,
     }
 }
 
@@ -279,6 +344,7 @@ impl Database {
 struct Workspace {
     rows: Vec<f64>,
     scratch: Vec<f64>,
+    hist: Vec<u32>,
     grid: Vec<i32>,
     sf: Vec<f64>,
     pdf: Vec<f64>,
@@ -316,13 +382,8 @@ fn compare_one(qi: usize, query: &Motif, db: &Database, opts: &CompareOptions, w
     let mut stats = Vec::with_capacity(nq); // (min, max, median)
     for (i, col) in query.probs.iter().enumerate() {
         let row = &mut w.rows[i * nc..(i + 1) * nc];
-        db.score_row(&transform(col, db.distance), row);
-        let (lo, hi) = row.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
-        w.scratch.clear();
-        w.scratch.extend_from_slice(row);
-        let mid = nc / 2;
-        let (_, median, _) = w.scratch.select_nth_unstable_by(mid, f64::total_cmp);
-        stats.push((lo, hi, *median));
+        let (lo, hi) = db.score_row(&transform(col, db.distance), row);
+        stats.push((lo, hi, median(row, lo, hi, &mut w.hist, &mut w.scratch)));
     }
     let z_min = stats.iter().map(|(lo, _, m)| lo - m).fold(f64::INFINITY, f64::min);
     let z_max = stats.iter().map(|(_, hi, m)| hi - m).fold(f64::NEG_INFINITY, f64::max);
@@ -331,33 +392,41 @@ fn compare_one(qi: usize, query: &Motif, db: &Database, opts: &CompareOptions, w
         let v = (x - m) * scale;
         (v + 0.5f64.copysign(v)) as i32 // rounds half away from zero, as f64::round
     };
-    // The grid is stored target-column-major, so an alignment reads consecutive memory.
+    // grid[i * nc + j]: query column i against database column j.
     w.grid.resize(nc * nq, 0);
     let mut col_lo = Vec::with_capacity(nq);
     let mut pdfs: Vec<Vec<f64>> = Vec::with_capacity(nq);
     for (i, &(lo, hi, m)) in stats.iter().enumerate() {
         let (glo, ghi) = (to_grid(lo, m), to_grid(hi, m));
         let mut counts = vec![0u32; (ghi - glo + 1) as usize];
-        for (j, &x) in w.rows[i * nc..(i + 1) * nc].iter().enumerate() {
-            let g = to_grid(x, m);
-            w.grid[j * nq + i] = g;
+        let grid = &mut w.grid[i * nc..(i + 1) * nc];
+        for (g, &x) in grid.iter_mut().zip(&w.rows[i * nc..(i + 1) * nc]) {
+            *g = to_grid(x, m);
+        }
+        for &g in grid.iter() {
             counts[(g - glo) as usize] += 1;
         }
         col_lo.push(glo as i64);
         pdfs.push(counts.iter().map(|&c| c as f64 / nc as f64).collect());
     }
-    // 2. Survival functions of every span a..=b of query columns (spans[a * nq + b]).
+    // 2. Survival functions of the spans a..=b of query columns that alignments use
+    //    (spans[a * nq + b]): prefixes, suffixes, and inner spans as wide as a narrower target.
     let mut spans = vec![Span::default(); nq * nq];
     w.sf.clear();
-    for a in 0..nq {
+    let mut chain = |a: usize, cols: &mut dyn Iterator<Item = usize>, keep: &dyn Fn(usize, usize) -> bool| {
         w.pdf.clear();
-        w.pdf.extend_from_slice(&pdfs[a]);
-        let mut lo = col_lo[a];
-        for b in a..nq {
-            if b > a {
-                convolve(&w.pdf, &pdfs[b], &mut w.next);
+        let mut lo = 0;
+        for c in cols {
+            if w.pdf.is_empty() {
+                w.pdf.extend_from_slice(&pdfs[c]);
+            } else {
+                convolve(&w.pdf, &pdfs[c], &mut w.next);
                 std::mem::swap(&mut w.pdf, &mut w.next);
-                lo += col_lo[b];
+            }
+            lo += col_lo[c];
+            let (first, last) = if c >= a { (a, c) } else { (c, a) };
+            if !keep(first, last) {
+                continue;
             }
             let start = w.sf.len();
             w.sf.resize(start + w.pdf.len(), 0.0);
@@ -366,8 +435,15 @@ fn compare_one(qi: usize, query: &Motif, db: &Database, opts: &CompareOptions, w
                 acc += p;
                 *s = acc.min(1.0);
             }
-            spans[a * nq + b] = Span { lo, start, len: w.pdf.len() };
+            spans[first * nq + last] = Span { lo, start, len: w.pdf.len() };
         }
+    };
+    let inner = |first: usize, last: usize| db.narrower(nq).get(last - first + 1).copied().unwrap_or(false);
+    chain(0, &mut (0..nq), &|_, _| true);
+    chain(nq - 1, &mut (1..nq).rev(), &|_, _| true);
+    let widest_inner = db.narrower(nq).iter().rposition(|&x| x).unwrap_or(0);
+    for a in 1..nq.saturating_sub(1) {
+        chain(a, &mut (a..(a + widest_inner).min(nq - 1)), &inner);
     }
     // 3. Optimal alignments and their p-values, per target and strand.
     let mut rows: Vec<Match> = Vec::with_capacity(db.n_targets);
@@ -375,7 +451,8 @@ fn compare_one(qi: usize, query: &Motif, db: &Database, opts: &CompareOptions, w
         let fwd = best_alignment(db.spans[ti], nq, opts.min_overlap, &w.grid, &mut w.sums, &spans, &w.sf);
         let (mut best, mut orientation) = (fwd, Orientation::Forward);
         if opts.reverse_complement {
-            let rev = best_alignment(db.spans[db.n_targets + ti], nq, opts.min_overlap, &w.grid, &mut w.sums, &spans, &w.sf);
+            let rev =
+                best_alignment(db.spans[db.n_targets + ti], nq, opts.min_overlap, &w.grid, &mut w.sums, &spans, &w.sf);
             if rev.3 < fwd.3 || (rev.3 == fwd.3 && rev.0 > fwd.0) {
                 (best, orientation) = (rev, Orientation::Reverse);
             }
@@ -438,10 +515,10 @@ fn best_alignment(
     // sums[j - i + nq - 1] accumulates query column i against target column j.
     sums.clear();
     sums.resize(nq + width - 1, 0);
-    for j in 0..width {
-        let g = &grid[(start + j) * nq..(start + j + 1) * nq];
-        let out = &mut sums[j..j + nq];
-        for (o, &x) in out.iter_mut().zip(g.iter().rev()) {
+    let nc = grid.len() / nq;
+    for i in 0..nq {
+        let g = &grid[i * nc + start..i * nc + start + width];
+        for (o, &x) in sums[nq - 1 - i..nq - 1 - i + width].iter_mut().zip(g) {
             *o += x;
         }
     }
@@ -475,74 +552,18 @@ fn best_alignment(
     for p in 0..sums.len() {
         let (_, a, b) = cols(p);
         if b - a >= min_overlap {
-            log_all_below += (-spans[a * nq + b - 1].survival(sf, score)).ln_1p();
+            let tail = spans[a * nq + b - 1].survival(sf, score);
+            if tail > 0.0 {
+                log_all_below += (-tail).ln_1p();
+            }
         }
     }
     (score, offset, overlap, -log_all_below.exp_m1())
 }
 
-/// Writes matches as Tomtom's `-text` table: a header `Query_ID Target_ID Optimal_offset p-value
-/// E-value q-value Overlap Query_consensus Target_consensus Orientation` (tab-separated) and one
-/// row per match. Consensus strings are of the motifs as given (the target's forward strand).
-pub fn write_table<W: Write>(w: &mut W, matches: &[Match], queries: &[Motif], targets: &[Motif]) -> std::io::Result<()> {
-    writeln!(
-        w,
-        "Query_ID\tTarget_ID\tOptimal_offset\tp-value\tE-value\tq-value\tOverlap\tQuery_consensus\tTarget_consensus\tOrientation"
-    )?;
-    for m in matches {
-        let (q, t) = (&queries[m.query], &targets[m.target]);
-        writeln!(
-            w,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-            q.id,
-            t.id,
-            m.offset,
-            fmt_g(m.p_value),
-            fmt_g(m.e_value),
-            fmt_g(m.q_value),
-            m.overlap,
-            q.consensus(),
-            t.consensus(),
-            m.orientation.symbol()
-        )?;
-    }
-    Ok(())
-}
-
-/// A number as C's `%g` writes it (six significant digits), e.g. `3.77838e-08`, `0.0123`.
-fn fmt_g(x: f64) -> String {
-    if x == 0.0 || !x.is_finite() {
-        return format!("{x}");
-    }
-    let exp = x.abs().log10().floor() as i32;
-    if (-4..6).contains(&exp) {
-        let s = format!("{:.*}", (5 - exp).max(0) as usize, x);
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
-        }
-    } else {
-        let s = format!("{x:.5e}");
-        let (mant, e) = s.split_once('e').unwrap_or((&s, "0"));
-        let mant = if mant.contains('.') { mant.trim_end_matches('0').trim_end_matches('.') } else { mant };
-        let e: i32 = e.parse().unwrap_or(0);
-        format!("{mant}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn g_format() {
-        assert_eq!(fmt_g(3.778381e-8), "3.77838e-08");
-        assert_eq!(fmt_g(0.0123), "0.0123");
-        assert_eq!(fmt_g(1.0), "1");
-        assert_eq!(fmt_g(1019.0), "1019");
-        assert_eq!(fmt_g(2.5e7), "2.5e+07");
-    }
 
     #[test]
     fn convolution_of_distributions() {
