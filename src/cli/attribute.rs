@@ -36,18 +36,8 @@ enum CombineArg {
 pub struct Args {
     /// Model package (attributions need the spec and weights, not a bare ONNX).
     model: PathBuf,
-    /// One-hot input (N, L, 4): an .npy, or the .npz `s2f onehot` writes.
-    #[arg(long, required_unless_present = "genome", conflicts_with = "genome")]
-    input: Option<PathBuf>,
-    /// Genome FASTA (indexed); with --bed, windows of the model's length centred on each region.
-    #[arg(long, requires = "bed")]
-    genome: Option<PathBuf>,
-    /// Regions (BED or narrowPeak) to centre windows on, as `predict --bed`.
-    #[arg(long, requires = "genome")]
-    bed: Option<PathBuf>,
-    /// With --bed: centre on region midpoints even where narrowPeak summits are given.
-    #[arg(long, requires = "bed")]
-    ignore_summits: bool,
+    #[command(flatten)]
+    sequences: super::SequenceInput,
     /// Method.
     #[arg(long, value_enum, default_value_t = MethodArg::Grad)]
     method: MethodArg,
@@ -183,11 +173,7 @@ pub fn run(args: Args) -> Result<()> {
         hypothetical: args.hypothetical,
     };
     let mut attributor = Attributor::new(&pkg, args.engine.into(), args.device.into(), opts)?;
-    let (x, names) = match (&args.input, &args.genome, &args.bed) {
-        (Some(input), _, _) => super::read_onehot_input(input)?,
-        (None, Some(genome), Some(bed)) => super::read_regions(genome, bed, spec, args.ignore_summits)?,
-        _ => bail!("say what to attribute: --input X.npy|X.npz, or --genome FA --bed B"),
-    };
+    let (x, names) = args.sequences.read(spec)?;
     let refs = match &args.references {
         Some(p) => Some(read_references(p, x.dim())?),
         None => None,

@@ -34,18 +34,8 @@ enum PwmArg {
 pub struct Args {
     /// Model package.
     model: PathBuf,
-    /// One-hot input (N, L, 4): an .npy, or the .npz `s2f onehot` writes.
-    #[arg(long, required_unless_present = "genome", conflicts_with = "genome")]
-    input: Option<PathBuf>,
-    /// Genome FASTA (indexed); with --bed, windows of the model's length centred on each region.
-    #[arg(long, requires = "bed")]
-    genome: Option<PathBuf>,
-    /// Regions (BED or narrowPeak) to centre windows on.
-    #[arg(long, requires = "genome")]
-    bed: Option<PathBuf>,
-    /// With --bed: centre on region midpoints even where narrowPeak summits are given.
-    #[arg(long, requires = "bed")]
-    ignore_summits: bool,
+    #[command(flatten)]
+    sequences: super::SequenceInput,
     /// Measured values (DRG text matrix or .npz), matched to the sequences by name: adds
     /// delta_r.tsv and delta_rmse.tsv.
     #[arg(long)]
@@ -111,11 +101,7 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(f) = formats.iter().find(|f| *f != "tsv" && *f != "parquet") {
         bail!("--format {f:?}: expected tsv and/or parquet");
     }
-    let (x, names) = match (&args.input, &args.genome, &args.bed) {
-        (Some(input), _, _) => super::read_onehot_input(input)?,
-        (None, Some(genome), Some(bed)) => super::read_regions(genome, bed, spec, args.ignore_summits)?,
-        _ => bail!("say which sequences: --input X.npy|X.npz, or --genome FA --bed B"),
-    };
+    let (x, names) = args.sequences.read(spec)?;
     let n_tracks = spec.analyze()?.heads[head].1.tracks as usize;
     let y = args.targets.as_deref().map(|t| read_targets(t, &names, n_tracks)).transpose()?;
     let null = match args.knockout {

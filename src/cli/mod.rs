@@ -49,7 +49,7 @@ enum Command {
     Package(package::Args),
     /// Score a genome or BED regions with a model: bigWig / npz outputs, TTA, shards, resume.
     Predict(predict::Args),
-    /// Attributions: which bases drive a prediction (input gradients on any engine).
+    /// Attributions: which bases drive a prediction (gradients, ISM, DeepLIFT/SHAP on any engine).
     Attribute(attribute::Args),
     /// Kernel knock-outs (effect per track) and first-layer kernel PWMs.
     Kernels(kernels::Args),
@@ -217,6 +217,35 @@ pub(crate) fn read_onehot_input(path: &std::path::Path) -> anyhow::Result<(ndarr
 }
 
 /// Windows of the model's length centred on the regions of `bed`, one-hot encoded.
+/// Where the sequences of a model-driven analysis come from: a one-hot array, or windows of the
+/// model's length centred on regions of a genome.
+#[derive(clap::Args)]
+pub(crate) struct SequenceInput {
+    /// One-hot input (N, L, 4): an .npy, or the .npz `s2f onehot` writes.
+    #[arg(long, required_unless_present = "genome", conflicts_with = "genome")]
+    input: Option<std::path::PathBuf>,
+    /// Genome FASTA (indexed); with --bed, windows of the model's length centred on each region.
+    #[arg(long, requires = "bed")]
+    genome: Option<std::path::PathBuf>,
+    /// Regions (BED or narrowPeak) to centre windows on, as `predict --bed`.
+    #[arg(long, requires = "genome")]
+    bed: Option<std::path::PathBuf>,
+    /// With --bed: centre on region midpoints even where narrowPeak summits are given.
+    #[arg(long, requires = "bed")]
+    ignore_summits: bool,
+}
+
+impl SequenceInput {
+    /// The one-hot sequences `(N, L, 4)` and their names.
+    pub(crate) fn read(&self, spec: &s2f::model::ModelSpec) -> anyhow::Result<(ndarray::Array3<f32>, Vec<String>)> {
+        match (&self.input, &self.genome, &self.bed) {
+            (Some(input), _, _) => read_onehot_input(input),
+            (None, Some(genome), Some(bed)) => read_regions(genome, bed, spec, self.ignore_summits),
+            _ => anyhow::bail!("say which sequences: --input X.npy|X.npz, or --genome FA --bed B"),
+        }
+    }
+}
+
 pub(crate) fn read_regions(
     genome: &std::path::Path,
     bed: &std::path::Path,
