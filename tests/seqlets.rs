@@ -234,3 +234,21 @@ fn cli_writes_the_tables() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no map \"nope\""));
 }
+
+#[test]
+fn the_windowed_null_also_recovers_the_planted_motifs() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("attributions.npz");
+    write_synthetic(&input, true, true);
+    let out = dir.path().join("out");
+    let opts = SeqletsOptions { null: Some(Default::default()), ..Default::default() };
+    let a = run(&input, None, &out, &opts).unwrap();
+    let found = |sign: Sign, motifs: &[&str]| {
+        a.clusters
+            .iter()
+            .any(|c| c.sign == sign && motifs.iter().any(|m| c.consensus().contains(m)) && c.members.len() >= 10)
+    };
+    let summary: Vec<_> = a.clusters.iter().map(|c| (c.sign, c.consensus(), c.members.len())).collect();
+    assert!(found(Sign::Positive, &["GATAA", "TTATC"]), "{summary:?}");
+    assert!(found(Sign::Negative, &["CACGTG"]), "{summary:?}");
+}

@@ -6,6 +6,15 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use s2f::jobs::seqlets::{CallOptions, ClusterOptions, SeqletsOptions};
 
+/// How seqlets are called.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CallMethod {
+    /// DRG's find_motifs: runs of significant positions.
+    Drg,
+    /// tfmodisco-lite's windowed null.
+    ModiscoNull,
+}
+
 /// Arguments of `s2f seqlets`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -14,6 +23,16 @@ pub struct Args {
     /// Maps to use, comma-separated: indices or identifiers from the file's `tracks` (default all).
     #[arg(long)]
     tracks: Option<String>,
+    /// Seqlet calling: drg (|attribution/RMS| > --cut runs) or modisco-null (tfmodisco-lite's
+    /// windowed sums against a Laplace null at --target-fdr).
+    #[arg(long, value_enum, default_value_t = CallMethod::Drg)]
+    method: CallMethod,
+    /// --method modisco-null: sliding window (positions).
+    #[arg(long, default_value_t = 20)]
+    window: usize,
+    /// --method modisco-null: false discovery rate of the window thresholds.
+    #[arg(long, default_value_t = 0.2)]
+    target_fdr: f64,
     /// A position is significant when |attribution / RMS of its map| exceeds this.
     #[arg(long, default_value_t = 2.5)]
     cut: f64,
@@ -78,6 +97,12 @@ pub fn run(args: Args) -> Result<()> {
     let opts = SeqletsOptions {
         maps,
         call: CallOptions { cut: args.cut, max_gap: args.max_gap, min_size: args.min_size, flank: args.flank },
+        null: (args.method == CallMethod::ModiscoNull).then(|| s2f::jobs::seqlets::modisco::NullOptions {
+            window: args.window,
+            flank: args.flank,
+            target_fdr: args.target_fdr,
+            ..Default::default()
+        }),
         cluster: ClusterOptions {
             threshold: args.cluster_threshold,
             min_seqlets: args.min_seqlets,

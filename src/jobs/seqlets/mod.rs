@@ -20,6 +20,7 @@
 
 pub mod call;
 pub mod cluster;
+pub mod modisco;
 mod output;
 
 use std::path::Path;
@@ -155,6 +156,27 @@ pub fn find_seqlets(set: &AttributionSet, maps: &[usize], opts: &CallOptions) ->
                 let score = s[r.start..r.end].iter().sum();
                 out.push(Seqlet { seq: n, map: m, start: r.start, end: r.end, sign: r.sign, score });
             }
+        }
+    }
+    Ok(out)
+}
+
+/// Seqlets of `maps` called against tfmodisco-lite's windowed null ([`modisco::call_windows`],
+/// per map over all its sequences).
+pub fn find_seqlets_null(set: &AttributionSet, maps: &[usize], opts: &modisco::NullOptions) -> Result<Vec<Seqlet>> {
+    let n_maps = set.attributions.dim().1;
+    if let Some(&m) = maps.iter().find(|&&m| m >= n_maps) {
+        return Err(Error::InvalidArgument(format!("map {m} does not exist; the file has {n_maps}")));
+    }
+    if opts.window == 0 || !(0.0..1.0).contains(&opts.target_fdr) {
+        return Err(Error::InvalidArgument("the windowed null needs a window ≥ 1 and an FDR in [0, 1)".into()));
+    }
+    let mut out = Vec::new();
+    for &m in maps {
+        let tracks: Vec<Vec<f64>> = (0..set.attributions.dim().0).map(|n| scores(set, n, m)).collect();
+        for (n, start, end, sign) in modisco::call_windows(&tracks, opts) {
+            let score = tracks[n][start..end].iter().sum();
+            out.push(Seqlet { seq: n, map: m, start, end, sign, score });
         }
     }
     Ok(out)
@@ -327,6 +349,8 @@ pub struct SeqletsOptions {
     pub maps: Option<Vec<usize>>,
     /// Seqlet calling.
     pub call: CallOptions,
+    /// Call against tfmodisco-lite's windowed null instead of `call` ([`modisco`]).
+    pub null: Option<modisco::NullOptions>,
     /// Clustering.
     pub cluster: ClusterOptions,
     /// Draw a logo per cluster into `logos/`.
@@ -335,7 +359,13 @@ pub struct SeqletsOptions {
 
 impl Default for SeqletsOptions {
     fn default() -> Self {
-        SeqletsOptions { maps: None, call: CallOptions::default(), cluster: ClusterOptions::default(), logos: true }
+        SeqletsOptions {
+            maps: None,
+            call: CallOptions::default(),
+            null: None,
+            cluster: ClusterOptions::default(),
+            logos: true,
+        }
     }
 }
 
@@ -363,7 +393,10 @@ pub fn run(input: &Path, db: Option<&Path>, out: &Path, opts: &SeqletsOptions) -
         Some(m) => m.clone(),
         None => (0..set.attributions.dim().1).collect(),
     };
-    let seqlets = find_seqlets(&set, &maps, &opts.call)?;
+    let seqlets = match &opts.null {
+        None => find_seqlets(&set, &maps, &opts.call)?,
+        Some(null) => find_seqlets_null(&set, &maps, null)?,
+    };
     tracing::info!("{} seqlets on {} sequences × {} maps", seqlets.len(), set.names.len(), maps.len());
     let (clusters, assigned) = cluster_seqlets(&set, &seqlets, &opts.cluster)?;
     let matches = match db {
