@@ -23,9 +23,26 @@ fn column_name(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
 }
 
+/// Errors of the parquet crate as I/O errors naming `path`.
+fn perr_at(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> Error + Copy + '_ {
+    move |e| Error::io(path, std::io::Error::other(format!("parquet: {e}")))
+}
+
+/// An atomic output at `path` and a snappy-compressed parquet writer of `schema` (message-type
+/// text) into it; commit the file after closing the writer.
+fn open_writer(path: &Path, schema: &str) -> Result<(AtomicFile, SerializedFileWriter<std::fs::File>)> {
+    let perr = perr_at(path);
+    let schema = Arc::new(parse_message_type(schema).map_err(perr)?);
+    let props = Arc::new(WriterProperties::builder().set_compression(Compression::SNAPPY).build());
+    let mut out = AtomicFile::create(path)?;
+    let file = out.file().try_clone().map_err(|e| Error::io(path, e))?;
+    let writer = SerializedFileWriter::new(file, schema, props).map_err(perr)?;
+    Ok((out, writer))
+}
+
 /// Writes `rows` to `path` atomically; `tracks` names the value columns.
 pub fn write_parquet<I: Iterator<Item = Result<Row>>>(path: &Path, tracks: &[String], rows: I) -> Result<()> {
-    let perr = |e: parquet::errors::ParquetError| Error::io(path, std::io::Error::other(format!("parquet: {e}")));
+    let perr = perr_at(path);
     let mut schema = String::from(
         "message predictions { REQUIRED BYTE_ARRAY chrom (UTF8); REQUIRED INT64 start; REQUIRED INT64 end;",
     );
@@ -33,11 +50,7 @@ pub fn write_parquet<I: Iterator<Item = Result<Row>>>(path: &Path, tracks: &[Str
         schema.push_str(&format!(" REQUIRED FLOAT {};", column_name(t)));
     }
     schema.push_str(" }");
-    let schema = Arc::new(parse_message_type(&schema).map_err(perr)?);
-    let props = Arc::new(WriterProperties::builder().set_compression(Compression::SNAPPY).build());
-    let mut out = AtomicFile::create(path)?;
-    let file = out.file().try_clone().map_err(|e| Error::io(path, e))?;
-    let mut writer = SerializedFileWriter::new(file, schema, props).map_err(perr)?;
+    let (out, mut writer) = open_writer(path, &schema)?;
     let mut buf: Vec<Row> = Vec::with_capacity(ROW_GROUP);
     let flush = |buf: &mut Vec<Row>, writer: &mut SerializedFileWriter<std::fs::File>| -> Result<()> {
         if buf.is_empty() {
@@ -84,8 +97,14 @@ pub fn write_parquet<I: Iterator<Item = Result<Row>>>(path: &Path, tracks: &[Str
 
 /// Writes a named matrix as one parquet row group: a UTF-8 column `index` holding `rows`, then
 /// one float64 column per name in `cols` (names sanitised as in [`write_parquet`]). Atomic.
-pub fn write_matrix(path: &Path, index: &str, rows: &[String], cols: &[String], v: &ndarray::Array2<f64>) -> Result<()> {
-    let perr = |e: parquet::errors::ParquetError| Error::io(path, std::io::Error::other(format!("parquet: {e}")));
+pub fn write_matrix(
+    path: &Path,
+    index: &str,
+    rows: &[String],
+    cols: &[String],
+    v: &ndarray::Array2<f64>,
+) -> Result<()> {
+    let perr = perr_at(path);
     if v.dim() != (rows.len(), cols.len()) {
         return Err(Error::InvalidArgument(format!(
             "a {:?} matrix with {} row and {} column names",
@@ -99,11 +118,7 @@ pub fn write_matrix(path: &Path, index: &str, rows: &[String], cols: &[String], 
         schema.push_str(&format!(" REQUIRED DOUBLE {};", column_name(c)));
     }
     schema.push_str(" }");
-    let schema = Arc::new(parse_message_type(&schema).map_err(perr)?);
-    let props = Arc::new(WriterProperties::builder().set_compression(Compression::SNAPPY).build());
-    let mut out = AtomicFile::create(path)?;
-    let file = out.file().try_clone().map_err(|e| Error::io(path, e))?;
-    let mut writer = SerializedFileWriter::new(file, schema, props).map_err(perr)?;
+    let (out, mut writer) = open_writer(path, &schema)?;
     let mut rg = writer.next_row_group().map_err(perr)?;
     let mut col = 0usize;
     while let Some(mut c) = rg.next_column().map_err(perr)? {

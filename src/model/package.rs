@@ -34,6 +34,19 @@ pub struct Package {
 }
 
 impl Package {
+    /// The spec (with layers) and weights, which analyses that build their own graphs need;
+    /// otherwise an error saying that `what` needs an s2f package, not a bare or foreign ONNX.
+    pub fn spec_and_weights(&self, what: &str) -> Result<(&ModelSpec, &Weights)> {
+        match (&self.spec, &self.weights) {
+            (Some(s), Some(w)) if s.has_layers() => Ok((s, w)),
+            _ => Err(Error::InvalidArgument(format!(
+                "{}: {what} need an s2f package (model.json with layers and model.safetensors), \
+                 not a bare or foreign ONNX model",
+                self.path.display()
+            ))),
+        }
+    }
+
     /// Resolves a MODEL argument (see the module docs).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();

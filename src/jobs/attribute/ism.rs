@@ -45,7 +45,12 @@ pub fn objective_values(y: &ArrayD<f32>, objectives: &Array3<f32>) -> Array2<f32
 }
 
 /// Checks that an engine returned head `head` shaped `(rows, bins, tracks)` and takes it.
-pub fn take_head(engine: &dyn Engine, mut outs: Vec<ArrayD<f32>>, head: usize, dims: [usize; 3]) -> Result<ArrayD<f32>> {
+pub fn take_head(
+    engine: &dyn Engine,
+    mut outs: Vec<ArrayD<f32>>,
+    head: usize,
+    dims: [usize; 3],
+) -> Result<ArrayD<f32>> {
     if head >= outs.len() {
         return Err(Error::Engine { engine: engine.describe(), message: format!("no output {head}") });
     }
@@ -116,7 +121,8 @@ impl FastIsm {
             });
         }
         let column = |row: usize, p: usize| -> [f32; 4] { std::array::from_fn(|c| outs[0][[row, c, p]]) };
-        let reference: Vec<Vec<f32>> = outs[1..].iter().map(|o| o.slice(s![0, .., ..]).iter().copied().collect()).collect();
+        let reference: Vec<Vec<f32>> =
+            outs[1..].iter().map(|o| o.slice(s![0, .., ..]).iter().copied().collect()).collect();
         let muts = mutants(xs, span);
         let mut values = Vec::with_capacity(muts.len() + 1);
         // The reference through the rest, then the mutants in batches.

@@ -138,16 +138,7 @@ impl Attributor {
     /// Emits the gradient graph of `opts.head` and loads it on `kind`/`device`. A bare ONNX
     /// model (no spec or weights) is refused: attributions need an s2f package.
     pub fn new(pkg: &Package, kind: EngineKind, device: Device, opts: AttributeOptions) -> Result<Self> {
-        let (spec, weights) = match (&pkg.spec, &pkg.weights) {
-            (Some(s), Some(w)) if s.has_layers() => (s, w),
-            _ => {
-                return Err(Error::InvalidArgument(format!(
-                    "{}: attributions need an s2f package (model.json with layers and model.safetensors), \
-                     not a bare or foreign ONNX model",
-                    pkg.path.display()
-                )))
-            }
-        };
+        let (spec, weights) = pkg.spec_and_weights("attributions")?;
         if opts.batch == 0 {
             return Err(Error::InvalidArgument("batch size must be positive".into()));
         }

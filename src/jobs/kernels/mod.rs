@@ -77,9 +77,7 @@ impl KernelLayer {
             let prefix = conv.name.clone().unwrap_or_else(|| path.clone());
             let hit = match layer {
                 None => true,
-                Some(want) => {
-                    want == prefix || want == path || want == format!("trunk.{i}") || want == i.to_string()
-                }
+                Some(want) => want == prefix || want == path || want == format!("trunk.{i}") || want == i.to_string(),
             };
             if hit {
                 return Ok(Self { cut: i, conv: conv.clone(), prefix, path });
@@ -118,15 +116,7 @@ pub struct Knockout {
 impl Knockout {
     /// Cuts the model after the kernel layer and loads both sides on `kind`/`device`.
     pub fn new(pkg: &Package, kind: EngineKind, device: Device, opts: KnockoutOptions) -> Result<Self> {
-        let (spec, weights) = match (&pkg.spec, &pkg.weights) {
-            (Some(s), Some(w)) if s.has_layers() => (s, w),
-            _ => {
-                return Err(Error::InvalidArgument(format!(
-                    "{}: kernel analysis needs an s2f package (model.json with layers and model.safetensors)",
-                    pkg.path.display()
-                )))
-            }
-        };
+        let (spec, weights) = pkg.spec_and_weights("kernel knock-outs")?;
         if opts.batch == 0 {
             return Err(Error::InvalidArgument("batch size must be positive".into()));
         }
@@ -182,7 +172,8 @@ impl Knockout {
     /// Features (the cut layer's output) of `x` `(N, L, 4)`.
     fn features(&mut self, x: ArrayView3<f32>) -> Result<ndarray::ArrayD<f32>> {
         let mut outs = self.prefix.run(x.to_owned().into_dyn())?;
-        let f = outs.pop().ok_or_else(|| Error::Engine { engine: self.prefix.describe(), message: "no output".into() })?;
+        let f =
+            outs.pop().ok_or_else(|| Error::Engine { engine: self.prefix.describe(), message: "no output".into() })?;
         let (n, c) = (x.dim().0, self.layer.conv.filters);
         if f.ndim() != 3 || f.shape()[0] != n || f.shape()[1] != c {
             return Err(Error::Engine {

@@ -85,14 +85,22 @@ pub fn effect_heatmap(path: &Path, effect: &Array2<f64>, kernels: &[String], tra
             }
             if cell_h >= 8 {
                 let label = kernels.get(kk).map(String::as_str).unwrap_or("");
-                root.draw_text(label, &("sans-serif", 10).into_font().color(&BLACK), (4, 60 + row as i32 * cell_h as i32))
-                    .map_err(|e| plot_err(path, e))?;
+                root.draw_text(
+                    label,
+                    &("sans-serif", 10).into_font().color(&BLACK),
+                    (4, 60 + row as i32 * cell_h as i32),
+                )
+                .map_err(|e| plot_err(path, e))?;
             }
         }
         for (c, name) in tracks.iter().enumerate().take(t) {
             if cell_w >= 10 {
-                root.draw_text(name, &("sans-serif", 9).into_font().color(&BLACK), (150 + c as i32 * cell_w as i32, 44))
-                    .map_err(|e| plot_err(path, e))?;
+                root.draw_text(
+                    name,
+                    &("sans-serif", 9).into_font().color(&BLACK),
+                    (150 + c as i32 * cell_w as i32, 44),
+                )
+                .map_err(|e| plot_err(path, e))?;
             }
         }
         let title = format!("kernel knock-out effect (red: the kernel raises the prediction; max |effect| {scale:.3})");
@@ -129,7 +137,8 @@ mod tests {
     #[test]
     fn clustering_puts_similar_profiles_together() {
         // Rows 0 and 2 share a profile, rows 1 and 3 the opposite one.
-        let v = Array2::from_shape_vec((4, 3), vec![1.0, 2.0, 3.0, 3.0, 2.0, 1.0, 2.0, 4.0, 6.1, 3.0, 2.1, 1.0]).unwrap();
+        let v =
+            Array2::from_shape_vec((4, 3), vec![1.0, 2.0, 3.0, 3.0, 2.0, 1.0, 2.0, 4.0, 6.1, 3.0, 2.1, 1.0]).unwrap();
         let order = cluster_order(&v);
         let mut sorted = order.clone();
         sorted.sort();

@@ -29,10 +29,8 @@ pub fn weight_pwms(w: &[f32], bias: Option<&[f32]>, filters: usize, kernel: usiz
     let mut out = Vec::with_capacity(filters);
     for f in 0..filters {
         let b = bias.map_or(0.0, |b| b[f] as f64);
-        let entries: Vec<f64> = w[f * 4 * kernel..(f + 1) * 4 * kernel]
-            .iter()
-            .map(|&v| v as f64 + b / (4 * kernel) as f64)
-            .collect();
+        let entries: Vec<f64> =
+            w[f * 4 * kernel..(f + 1) * 4 * kernel].iter().map(|&v| v as f64 + b / (4 * kernel) as f64).collect();
         let mean = entries.iter().sum::<f64>() / entries.len() as f64;
         let sd = (entries.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / entries.len() as f64).sqrt();
         let sd = if sd > 0.0 { sd } else { 1.0 };
