@@ -22,6 +22,11 @@ use crate::error::{Error, Result};
 use crate::model::ops::*;
 use crate::model::spec::{Activation, Head, InputSpec, Layer, ModelSpec, Padding, PoolPad, FORMAT, VERSION};
 
+/// Largest value of a size parameter (`l_seqs`, `num_kernels`, `l_kernels`, `pooling_size`,
+/// ...) the importer accepts: far beyond any DRG model, small enough that arithmetic on sizes
+/// cannot overflow.
+const MAX_SIZE: u64 = 1 << 24;
+
 /// Parses `model_params.dat` (`key : value` lines).
 pub fn read_params(path: &Path) -> Result<BTreeMap<String, String>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
@@ -54,7 +59,17 @@ pub fn convert(pth: &Path, params_path: &Path) -> Result<Converted> {
     let p = read_params(params_path)?;
     let at = |k: &str| Error::malformed(params_path, k.to_string(), format!("missing or invalid {k}"));
     let get = |k: &str| p.get(k).map(String::as_str);
-    let int = |k: &str| -> Result<usize> { get(k).and_then(|v| v.parse().ok()).ok_or_else(|| at(k)) };
+    let int = |k: &str| -> Result<usize> {
+        let v: usize = get(k).and_then(|v| v.parse().ok()).ok_or_else(|| at(k))?;
+        if v as u64 > MAX_SIZE {
+            return Err(Error::malformed(
+                params_path,
+                k,
+                format!("{k} = {v} is larger than any DRG model (limit {MAX_SIZE})"),
+            ));
+        }
+        Ok(v)
+    };
     let flag = |k: &str| matches!(get(k), Some("True" | "true" | "1"));
     let nonzero = |k: &str| get(k).is_some_and(|v| !matches!(v, "0" | "0.0" | "None" | "False" | "F" | ""));
     // Features this importer does not build: refuse by name rather than mis-convert.
@@ -97,7 +112,10 @@ pub fn convert(pth: &Path, params_path: &Path) -> Result<Converted> {
     let n_classes = int("n_classes")?;
     let num_kernels = int("num_kernels")?;
     let l_kernels = int("l_kernels")?;
-    let shift = get("shift_sequence").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+    let shift = match get("shift_sequence").and_then(|v| v.parse::<usize>().ok()) {
+        Some(_) => int("shift_sequence")?,
+        None => 0,
+    };
     let act = match get("kernel_function") {
         Some("GELU") => Activation::GeluErf,
         Some("ReLU" | "RELU" | "relu") => Activation::Relu,
@@ -120,6 +138,9 @@ pub fn convert(pth: &Path, params_path: &Path) -> Result<Converted> {
         return Err(Error::malformed(params_path, "weighted_pooling", "only weighted pooling is supported"));
     }
     let size = int("pooling_size")?;
+    if size == 0 {
+        return Err(Error::malformed(params_path, "pooling_size", "pooling_size must be at least 1"));
+    }
     if int("pooling_steps")? != size {
         return Err(Error::malformed(params_path, "pooling_steps", "pooling_steps must equal pooling_size"));
     }
@@ -148,6 +169,8 @@ pub fn convert(pth: &Path, params_path: &Path) -> Result<Converted> {
         trunk.push(conv);
     }
     trunk.push(Layer::Activation(ActivationLayer { function: act }));
+    // Every size is at most MAX_SIZE (2^24), so this padding arithmetic cannot overflow; the
+    // spec's analysis then judges whether the model is sensible.
     let conv_len = l_seqs + 2 * shift;
     let total_pad = conv_len.div_ceil(size) * size - conv_len;
     let side = total_pad.div_ceil(2);

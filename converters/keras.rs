@@ -1,8 +1,12 @@
 //! Keras 2 full-model HDF5 (Basenji2 as released) → s2f weights.
 //!
 //! Layout read (see the basenji2_keras_small fixture README): `/model_weights` carries
-//! `layer_names` (model order, fixed-length or variable-length strings); each layer group has
-//! `weight_names` (empty float array for layers without weights); datasets live at
+//! `layer_names` (model order); each layer group has `weight_names` (empty float64 array for
+//! layers without weights). Both the h5py 2 encoding (fixed-length `S<n>` strings, compact
+//! attributes) and what Keras 2.15 re-saves with h5py 3 (variable-length ASCII strings,
+//! attributes possibly in dense fractal-heap storage, an extra empty
+//! `/model_weights/top_level_model_weights` group) are read, as are lists Keras split into
+//! `name0`, `name1`, … when they outgrew an object header. Datasets live at
 //! `/model_weights/<layer>/<weight name>`. Conv1D `kernel` is `(k, in, out)` and becomes
 //! `(out, in, k)`; Dense `kernel` `(in, out)` becomes `(out, in)`; BatchNormalization
 //! `gamma, beta, moving_mean, moving_variance` become `gamma, beta, mean, var`.
@@ -10,7 +14,8 @@
 //! The file's weighted layers are matched, in file order, to the spec's weighted layers in
 //! emission order, so layer names are never hard-coded. When the root `model_config` is
 //! present, every layer class is checked against the classes this importer understands, and
-//! an unknown one is reported with its name and position.
+//! an unknown one is reported with its name and position. [`spec_from_file`] builds the whole
+//! spec from that `model_config` (see [`crate::converters::keras_config`]) when no spec is given.
 //!
 //! Memory: the HDF5 metadata is parsed from the file held in memory; when every weight is a
 //! contiguous dataset (as Keras writes them) the file is then released and each tensor read from
@@ -50,23 +55,70 @@ const PASSIVE: &[&str] = &[
 /// Layer classes with weights this importer maps.
 const WEIGHTED: &[&str] = &["Conv1D", "BatchNormalization", "Dense"];
 
+/// Every string an attribute holds, whatever its encoding: fixed-length `S<n>` (h5py 2),
+/// variable-length ASCII or UTF-8 (h5py 3 writes a list of `bytes` as variable-length ASCII),
+/// scalar or array.
 fn strings(v: &AttrValue) -> Option<Vec<String>> {
-    match v {
-        AttrValue::StringArray(s)
-        | AttrValue::AsciiStringArray(s)
-        | AttrValue::VarLenStringArray(s)
-        | AttrValue::VarLenAsciiCharArray(s) => Some(s.clone()),
-        AttrValue::StringArraySized { values, .. } | AttrValue::AsciiStringArraySized { values, .. } => {
-            Some(values.clone())
-        }
-        AttrValue::String(s) | AttrValue::AsciiString(s) | AttrValue::VarLenString(s) => Some(vec![s.clone()]),
-        AttrValue::StringSized { value, .. } | AttrValue::AsciiStringSized { value, .. } => Some(vec![value.clone()]),
-        _ => None,
-    }
+    v.as_strings().map(<[String]>::to_vec)
 }
 
 fn string(v: &AttrValue) -> Option<String> {
-    strings(v).and_then(|mut s| if s.len() == 1 { s.pop() } else { None })
+    v.as_str().map(str::to_string)
+}
+
+/// A string-list attribute `name`, or, when Keras had to split a long one (over the 64 KiB
+/// object-header limit), the concatenation of `name0`, `name1`, ….
+fn string_list(attrs: &HashMap<String, AttrValue>, name: &str) -> Option<Vec<String>> {
+    if let Some(v) = attrs.get(name) {
+        return strings(v);
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(v) = attrs.get(&format!("{name}{i}")) {
+        out.extend(strings(v)?);
+        i += 1;
+    }
+    (i > 0).then_some(out)
+}
+
+/// Opens a Keras `.h5`, checking the HDF5 signature first for a clear error on other files.
+fn open(h5: &Path) -> Result<hdf5_pure::File> {
+    let bad = |loc: &str, m: String| Error::malformed(h5, loc.to_string(), m);
+    let mut head = [0u8; 8];
+    std::fs::File::open(h5)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .map_err(|e| bad("header", format!("not a readable HDF5 file: {e}")))?;
+    if &head != b"\x89HDF\r\n\x1a\n" {
+        return Err(bad("header", "not an HDF5 file (no HDF5 signature); expected a Keras .h5".into()));
+    }
+    hdf5_pure::File::open(h5).map_err(|e| bad("file", format!("cannot read HDF5 (truncated or corrupt?): {e}")))
+}
+
+/// The root `model_config` attribute (Keras's architecture JSON), if the file has one.
+fn model_config_of(file: &hdf5_pure::File, path: &Path) -> Result<Option<String>> {
+    let attrs = file.root().attrs().map_err(|e| Error::malformed(path, "/", format!("cannot read attributes: {e}")))?;
+    match attrs.get("model_config") {
+        None => Ok(None),
+        Some(v) => string(v)
+            .map(Some)
+            .ok_or_else(|| Error::malformed(path, "/model_config", format!("not a string attribute: {v:?}"))),
+    }
+}
+
+/// Builds the spec of a Keras full-model `.h5` from its root `model_config` (see
+/// [`crate::converters::keras_config`] for the layers understood and the names given), named
+/// `name`. Errors when the file has no `model_config` (a weights-only file) or uses a layer the
+/// spec cannot express.
+pub fn spec_from_file(h5: &Path, name: &str) -> Result<ModelSpec> {
+    let file = open(h5)?;
+    let config = model_config_of(&file, h5)?.ok_or_else(|| {
+        Error::malformed(
+            h5,
+            "/",
+            "no model_config attribute (a weights-only file?): give the architecture with --spec or --config",
+        )
+    })?;
+    crate::converters::keras_config::spec_from_model_config(&config, name, h5)
 }
 
 /// How a Keras tensor becomes an s2f tensor.
@@ -108,17 +160,17 @@ fn classify(vars: &[(String, String, Vec<usize>)]) -> Option<&'static str> {
 
 /// Layer classes from `model_config` (layer name → class name), if the file has one.
 fn layer_classes(file: &hdf5_pure::File, path: &Path) -> Result<HashMap<String, String>> {
-    let attrs = file.root().attrs().map_err(|e| Error::malformed(path, "/", format!("cannot read attributes: {e}")))?;
-    let Some(cfg) = attrs.get("model_config").and_then(string) else { return Ok(HashMap::new()) };
+    let Some(cfg) = model_config_of(file, path)? else { return Ok(HashMap::new()) };
     let json: serde_json::Value =
         serde_json::from_str(&cfg).map_err(|e| Error::malformed(path, "model_config", format!("not JSON: {e}")))?;
     let mut out = HashMap::new();
     if let Some(layers) = json.pointer("/config/layers").and_then(|l| l.as_array()) {
         for l in layers {
-            if let (Some(class), Some(name)) =
-                (l.get("class_name").and_then(|c| c.as_str()), l.pointer("/config/name").and_then(|n| n.as_str()))
-            {
-                out.insert(name.to_string(), class.to_string());
+            // Functional layers carry their name beside the config (basenji's GELU has an empty
+            // config); Sequential ones inside it. Custom classes may be registered "pkg>Class".
+            let name = l.get("name").or_else(|| l.pointer("/config/name")).and_then(|n| n.as_str());
+            if let (Some(class), Some(name)) = (l.get("class_name").and_then(|c| c.as_str()), name) {
+                out.insert(name.to_string(), class.rsplit('>').next().unwrap_or(class).to_string());
             }
         }
     }
@@ -129,15 +181,7 @@ fn layer_classes(file: &hdf5_pure::File, path: &Path) -> Result<HashMap<String, 
 pub fn convert(h5: &Path, mut spec: ModelSpec) -> Result<Converted> {
     let analysis = spec.analyze()?;
     let bad = |loc: &str, m: String| Error::malformed(h5, loc.to_string(), m);
-    let mut head = [0u8; 8];
-    std::fs::File::open(h5)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .map_err(|e| Error::malformed(h5, "header", format!("not a readable HDF5 file: {e}")))?;
-    if &head != b"\x89HDF\r\n\x1a\n" {
-        return Err(bad("header", "not an HDF5 file (no HDF5 signature); expected a Keras .h5".into()));
-    }
-    let file =
-        hdf5_pure::File::open(h5).map_err(|e| bad("file", format!("cannot read HDF5 (truncated or corrupt?): {e}")))?;
+    let file = open(h5)?;
     // Every handle below (groups, datasets) keeps the in-memory file alive; they live in this
     // block so that the file can be released before the weights are read.
     let (layers, plan, locations, disk) = {
@@ -146,10 +190,21 @@ pub fn convert(h5: &Path, mut spec: ModelSpec) -> Result<Converted> {
             .group("model_weights")
             .map_err(|e| bad("/model_weights", format!("not a Keras full-model file: {e}")))?;
         let mw_attrs = mw.attrs().map_err(|e| bad("/model_weights", format!("{e}")))?;
-        let layer_names = mw_attrs
-            .get("layer_names")
-            .and_then(strings)
-            .ok_or_else(|| bad("/model_weights", "no layer_names attribute".into()))?;
+        let layer_names = string_list(&mw_attrs, "layer_names").ok_or_else(|| {
+            let mut found: Vec<&str> = mw_attrs.keys().map(String::as_str).collect();
+            found.sort_unstable();
+            bad("/model_weights", format!("no readable layer_names attribute (attributes: {})", found.join(", ")))
+        })?;
+        // Keras 2.15 saves the model's own top-level variables here; Basenji2 has none.
+        if let Ok(top) = mw.group("top_level_model_weights") {
+            let attrs = top.attrs().map_err(|e| bad("/model_weights/top_level_model_weights", format!("{e}")))?;
+            if let Some(w) = string_list(&attrs, "weight_names").filter(|w| !w.is_empty()) {
+                return Err(bad(
+                    "/model_weights/top_level_model_weights",
+                    format!("top-level weights this importer does not map: {}", w.join(", ")),
+                ));
+            }
+        }
 
         // Collect weighted layers in file order.
         let mut layers = Vec::new();
@@ -166,7 +221,18 @@ pub fn convert(h5: &Path, mut spec: ModelSpec) -> Result<Converted> {
                 .group(lname)
                 .map_err(|e| bad(&format!("layer {pos}"), format!("layer {lname:?} has no weight group: {e}")))?;
             let attrs = g.attrs().map_err(|e| bad(&format!("/model_weights/{lname}"), format!("{e}")))?;
-            let wnames = attrs.get("weight_names").and_then(strings).unwrap_or_default();
+            // Layers without weights have an empty float64 array (or, rarely, no attribute).
+            let wnames = match (string_list(&attrs, "weight_names"), attrs.get("weight_names")) {
+                (Some(w), _) => w,
+                (None, None) => vec![],
+                (None, Some(v)) if v.to_f64s().is_some_and(|x| x.is_empty()) => vec![],
+                (None, Some(v)) => {
+                    return Err(bad(
+                        &format!("/model_weights/{lname}"),
+                        format!("weight_names is not a list of names: {v:?}"),
+                    ))
+                }
+            };
             if wnames.is_empty() {
                 continue;
             }

@@ -10,6 +10,8 @@
 
 pub mod drg;
 pub mod keras;
+pub mod keras_config;
+mod keras_layers;
 pub mod torch;
 
 use std::path::Path;

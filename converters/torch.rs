@@ -22,6 +22,9 @@ use crate::model::ops::*;
 use crate::model::spec::{Activation, Head, InputSpec, Layer, ModelSpec, Padding, FORMAT, VERSION};
 use crate::model::weights::{Tensor, Weights};
 
+/// Longest FT_S2A input the importer accepts (2^32 bp, beyond any genome window).
+const MAX_SEQ_LEN: u64 = 1 << 32;
+
 /// A state_dict: name → tensor (float tensors as f32); integer tensors are kept apart.
 #[derive(Debug, Default)]
 pub struct StateDict {
@@ -180,8 +183,34 @@ pub fn ft_s2a(pt: &Path, config: &Path) -> Result<Converted> {
             format!("{} dilations for {n_dil} dilated blocks", dilations.len()),
         ));
     }
-    let seq_len = cfg.get("seq_len").and_then(Value::as_u64).unwrap_or(1024 * (1u64 << (n_conv + 1)));
-    let crop = cfg.get("crop_bins_each_side").and_then(Value::as_u64).unwrap_or(64) as usize;
+    let seq_len = match cfg.get("seq_len").and_then(Value::as_u64) {
+        Some(l) => l,
+        None => 1u64.checked_shl(n_conv as u32 + 1).map_or(u64::MAX, |p| p.saturating_mul(1024)),
+    };
+    let crop = cfg.get("crop_bins_each_side").and_then(Value::as_u64).unwrap_or(64);
+    // Sizes are bounded here so that no later arithmetic on lengths can overflow.
+    if seq_len == 0 || seq_len > MAX_SEQ_LEN {
+        return Err(Error::malformed(
+            config,
+            "seq_len",
+            format!("sequence length {seq_len} is not in 1..={MAX_SEQ_LEN}"),
+        ));
+    }
+    if crop > seq_len {
+        return Err(Error::malformed(
+            config,
+            "crop_bins_each_side",
+            format!("{crop} bins is longer than the {seq_len}-bp input"),
+        ));
+    }
+    let crop = crop as usize;
+    if let Some((i, d)) = dilations.iter().enumerate().find(|(_, &d)| d == 0 || d as u64 > seq_len) {
+        return Err(Error::malformed(
+            config,
+            "dilations",
+            format!("dilation {d} of dilated block {i} is not in 1..={seq_len} (the input length)"),
+        ));
+    }
     let gelu = || Layer::Activation(ActivationLayer { function: Activation::GeluErf });
     let conv = |name: &str, k: &[usize], d: usize| {
         Layer::Conv1d(Conv1d {

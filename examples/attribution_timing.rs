@@ -120,7 +120,8 @@ fn basenji2_ism() -> s2f::error::Result<()> {
             batch: 6,
             ..AttributeOptions::new(Method::Ism)
         };
-        let mut naive = Attributor::new(&pkg, kind, Device::Cpu, AttributeOptions { split_ism: false, ..opts.clone() })?;
+        let mut naive =
+            Attributor::new(&pkg, kind, Device::Cpu, AttributeOptions { split_ism: false, ..opts.clone() })?;
         let t = Instant::now();
         naive.attribute(x.view())?;
         let naive = t.elapsed().as_secs_f64();
@@ -142,7 +143,7 @@ fn basenji2_ism() -> s2f::error::Result<()> {
 /// Kernel knock-outs on the Calderon demo model: the model cut after the kernel layer (prefix
 /// once per sequence) against rerunning the prefix per kernel, as a full forward per kernel does.
 fn kernels() -> s2f::error::Result<()> {
-    use s2f::jobs::kernels::{KnockoutOptions, Knockout, Null};
+    use s2f::jobs::kernels::{Knockout, KnockoutOptions, Null};
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let pkg = Package::open(root.join("models/calderon2019_shallow"))?;
     let n = 8;

@@ -44,7 +44,7 @@ pub enum Error {
     },
 
     /// A FASTA index (`.fai`) that disagrees with its FASTA file.
-    #[error("{path}: stale or wrong index: {message}; re-create it with `samtools faidx`")]
+    #[error("{path}: stale or wrong index: {message}; delete the .fai (s2f rebuilds it) or re-create it with `samtools faidx`")]
     StaleIndex {
         /// The FASTA file.
         path: PathBuf,

@@ -207,7 +207,8 @@ fn split_ism_equals_naive_ism_on_every_engine() {
     let x = drg_input(2);
     for kind in engines() {
         let run = |split_ism: bool| {
-            let o = AttributeOptions { center: false, split_ism, batch: 128, span: Some(150..250), ..opts(Method::Ism) };
+            let o =
+                AttributeOptions { center: false, split_ism, batch: 128, span: Some(150..250), ..opts(Method::Ism) };
             Attributor::new(&shipped(), kind, Device::Cpu, o).unwrap().attribute(x.view()).unwrap()
         };
         let (fast, naive) = (run(true), run(false));

@@ -55,7 +55,10 @@ fn deeplift_reproduces_tangermeme_on_every_engine() {
             let got = a.attribute_with(x.view(), Some(refs.view())).unwrap();
             assert_eq!(got.shape(), &[2, 2, 8192, 4]);
             let e = rel_err(&got, want);
-            eprintln!("{kind:?} hypothetical={hypothetical}: {e:.2e} of the largest value, delta {:.1e}", a.max_delta());
+            eprintln!(
+                "{kind:?} hypothetical={hypothetical}: {e:.2e} of the largest value, delta {:.1e}",
+                a.max_delta()
+            );
             assert!(e <= 1e-3, "{kind:?} hypothetical={hypothetical}: differs from tangermeme by {e}");
             assert!(a.max_delta() <= 1e-4, "{kind:?}: summation to delta off by {}", a.max_delta());
         }
@@ -116,4 +119,3 @@ fn split_ism_equals_naive_ism_with_an_activation_before_the_first_convolution() 
         assert!(e <= 4e-5, "{kind:?}: split ISM differs from naive ISM by {e}");
     }
 }
-

@@ -170,7 +170,7 @@ fn unknown_chromosome_and_strict_bounds() {
 fn bed_fixture() {
     let r = read_bed(fixture("genome/test.bed")).unwrap();
     let got: Vec<(String, i64, i64)> =
-        r.iter().map(|r| (r.interval.chrom.clone(), r.interval.start, r.interval.end)).collect();
+        r.iter().map(|r| (r.interval.chrom().to_string(), r.interval.start(), r.interval.end())).collect();
     assert_eq!(
         got,
         [("chr1", 10, 30), ("chr1", 80, 100), ("chr1", 140, 160), ("chr2", 25, 55), ("chr2", 35, 65)]

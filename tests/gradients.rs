@@ -270,9 +270,8 @@ fn check_summation_to_delta(spec: &ModelSpec, head: usize, seed: u64) {
         for fold_bn in [false, true] {
             let bytes = emit_deeplift(spec, &weights, head, EmitOptions { fold_bn }).unwrap();
             let mut engine = create(kind, Device::Cpu, &bytes).unwrap();
-            let outs = engine
-                .run_inputs(vec![x.clone().into_dyn(), refs.clone().into_dyn(), obj.clone().into_dyn()])
-                .unwrap();
+            let outs =
+                engine.run_inputs(vec![x.clone().into_dyn(), refs.clone().into_dyn(), obj.clone().into_dyn()]).unwrap();
             assert_eq!(outs.len(), 3);
             let model = emit(spec, &weights, EmitOptions { fold_bn }).unwrap();
             let mut m = create(kind, Device::Cpu, &model).unwrap();

@@ -7,7 +7,7 @@ use common::{engines, fixture};
 use ndarray::{s, Array1, Array2, Array3};
 use s2f::engine::Device;
 use s2f::io::npy::read_npy;
-use s2f::jobs::kernels::{stats, KnockoutOptions, Knockout, Null};
+use s2f::jobs::kernels::{stats, Knockout, KnockoutOptions, Null};
 use s2f::model::Package;
 
 fn shipped() -> Package {
@@ -245,7 +245,16 @@ fn activation_pwms_recover_a_planted_kernel_motif_on_both_strands() {
     assert!(motifs[0].probs.iter().zip(motif).all(|(col, b)| col[b] > 0.9), "{:?}", motifs[0].probs);
     // --pwm weights gives the same consensus from the weights alone.
     let out = dir.path().join("w");
-    common::ok(&["kernels", common::p(&pkg), "--input", common::p(&input), "--pwm", "weights", "--out", common::p(&out)]);
+    common::ok(&[
+        "kernels",
+        common::p(&pkg),
+        "--input",
+        common::p(&input),
+        "--pwm",
+        "weights",
+        "--out",
+        common::p(&out),
+    ]);
     let motifs = s2f::motifs::meme::read_meme(&out.join("kernels.meme")).unwrap();
     assert_eq!(motifs[0].consensus(), "ACGGT");
 }

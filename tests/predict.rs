@@ -50,7 +50,7 @@ fn tta_average_equals_basenji_build_ensemble() {
 /// genome-wide outputs are compared with.
 fn predict_window(pkg: &Package, genome: &std::path::Path, start: i64, len: u64) -> Array3<f32> {
     let mut fa = s2f::genome::Fasta::open(genome).unwrap();
-    let seq = fa.fetch(&s2f::genome::Interval { chrom: "chr1".into(), start, end: start + len as i64 }).unwrap();
+    let seq = fa.fetch(&s2f::genome::Interval::new("chr1", start, start + len as i64).unwrap()).unwrap();
     let enc = s2f::genome::onehot::Encoder::<f32>::new(0.0).unwrap();
     let x = Array3::from_shape_vec((1, len as usize, 4), enc.encode(&seq, s2f::genome::onehot::Layout::LengthFirst))
         .unwrap();
@@ -286,7 +286,7 @@ fn narrowpeak_windows_agree_across_onehot_train_and_predict() {
         let windows =
             s2f::train::data::genome_windows(&fa.chrom_sizes(), Some(&records), 401, None, None, flag.is_some())
                 .unwrap();
-        let starts: Vec<i64> = windows.iter().map(|w| w.interval.start).collect();
+        let starts: Vec<i64> = windows.iter().map(|w| w.interval.start()).collect();
         assert_eq!(starts, centres.map(|c| c - 200), "{tag}: training windows");
         let data =
             s2f::train::data::from_genome(&mut fa, &windows, 401, 0.0, &[], s2f::train::data::BinStat::Sum).unwrap();

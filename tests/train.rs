@@ -566,11 +566,8 @@ fn profile_training_from_genome_windows_and_bigwigs() {
     assert!(Package::open(&out).is_ok());
     // The binning itself: sums of the bigWig over each 32-bp bin of a window.
     let mut f = s2f::genome::Fasta::open(&fa).unwrap();
-    let w = s2f::genome::windows::Window::anonymous(s2f::genome::coords::Interval {
-        chrom: "chr1".into(),
-        start: 100_000,
-        end: 100_256,
-    });
+    let w =
+        s2f::genome::windows::Window::anonymous(s2f::genome::coords::Interval::new("chr1", 100_000, 100_256).unwrap());
     let g = s2f::model::spec::Geometry { bins: 8, bin_size: 32, offset: 0, tracks: 1 };
     let groups = [data::BigwigGroup { name: "cov".into(), files: vec![bw.clone()], geometry: g }];
     let d = data::from_genome(&mut f, &[w], 256, 0.0, &groups, data::BinStat::Sum).unwrap();

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use s2f::jobs::attribute::{AttributeOptions, Attributor, Combine, Method};
 use ndarray::{Array3, Array4};
+use s2f::jobs::attribute::{AttributeOptions, Attributor, Combine, Method};
 use s2f::model::Package;
 
 use super::{DeviceArg, EngineArg};
@@ -209,7 +209,14 @@ pub fn run(args: Args) -> Result<()> {
         s2f::jobs::attribute::output::write_modisco(&args.out, &x, &maps, &track_ids)?;
     }
     if args.plot {
-        s2f::jobs::attribute::output::plot_sequences(&args.out, &maps, &names, &track_ids, args.plot_max, args.plot_trim)?;
+        s2f::jobs::attribute::output::plot_sequences(
+            &args.out,
+            &maps,
+            &names,
+            &track_ids,
+            args.plot_max,
+            args.plot_trim,
+        )?;
     }
     let meta = serde_json::json!({
         "method": match method {

@@ -10,7 +10,8 @@ use s2f::model::{presets, ModelSpec, Package};
 /// Source formats.
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum From {
-    /// Keras 2 full-model .h5 (Basenji2 as released); needs --spec or --config (basenji params.json).
+    /// Keras 2 full-model .h5 (Basenji2 as released); the architecture comes from the file's
+    /// model_config unless --spec or --config (basenji params.json) is given.
     KerasH5,
     /// PyTorch state_dict of an FT_S2A Basenji2 port; needs --config (config.json with "variant").
     Torch,
@@ -26,11 +27,12 @@ pub struct Args {
     from: From,
     /// Source checkpoint.
     src: PathBuf,
-    /// Model spec to load the weights into (e.g. models/basenji2_human.json).
+    /// Model spec to load the weights into (e.g. models/basenji2_human.json); for keras-h5 it
+    /// overrides the file's model_config.
     #[arg(long, conflicts_with = "config")]
     spec: Option<PathBuf>,
-    /// Architecture description: basenji params.json (keras-h5), FT_S2A config.json (torch),
-    /// or DRG model_params.dat (drg).
+    /// Architecture description: basenji params.json (keras-h5, overrides the file's
+    /// model_config), FT_S2A config.json (torch), or DRG model_params.dat (drg).
     #[arg(long)]
     config: Option<PathBuf>,
     /// basenji targets.txt: becomes the track table of the head with that many tracks.
@@ -49,15 +51,17 @@ pub fn run(args: Args) -> Result<()> {
     let started = std::time::Instant::now();
     let Converted { mut spec, weights } = match args.from {
         From::KerasH5 => {
+            let name = args.src.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             let spec = match (&args.spec, &args.config) {
                 (Some(s), _) => ModelSpec::read(s)?,
                 (None, Some(c)) => {
                     let text = std::fs::read_to_string(c).with_context(|| format!("reading {}", c.display()))?;
-                    let params: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", c.display()))?;
-                    let name = args.src.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                    let params: serde_json::Value =
+                        serde_json::from_str(&text).with_context(|| format!("parsing {}", c.display()))?;
                     presets::basenji(&params, &name, &[])?
                 }
-                (None, None) => bail!("keras-h5 needs the architecture: --spec SPEC.json (e.g. models/basenji2_human.json) or --config params.json"),
+                // The file's own architecture (its root model_config attribute).
+                (None, None) => keras::spec_from_file(&args.src, &name)?,
             };
             keras::convert(&args.src, spec)?
         }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use ndarray::{Array2, Axis};
 use s2f::jobs::kernels::pwm::{weight_pwms, ActivationPwms, Columns};
-use s2f::jobs::kernels::{stats, KnockoutOptions, Knockout, Null};
+use s2f::jobs::kernels::{stats, Knockout, KnockoutOptions, Null};
 use s2f::model::Package;
 
 use super::{DeviceArg, EngineArg};
@@ -310,7 +310,14 @@ fn write_matches(
                 match hits.get(i) {
                     Some(h) => {
                         let t = &targets[h.target];
-                        write!(out, "\t{}\t{}\t{:.3e}\t{:.3e}", t.id, t.alt.as_deref().unwrap_or(""), h.p_value, h.q_value)?
+                        write!(
+                            out,
+                            "\t{}\t{}\t{:.3e}\t{:.3e}",
+                            t.id,
+                            t.alt.as_deref().unwrap_or(""),
+                            h.p_value,
+                            h.q_value
+                        )?
                     }
                     None => write!(out, "\t\t\t\t")?,
                 }

@@ -5,11 +5,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod attribute;
-mod kernels;
 mod convert;
 mod export_onnx;
 mod folds;
 mod inspect;
+mod kernels;
 mod motifs;
 mod onehot;
 mod package;
@@ -239,7 +239,13 @@ impl SequenceInput {
     /// The one-hot sequences `(N, L, 4)` and their names.
     pub(crate) fn read(&self, spec: &s2f::model::ModelSpec) -> anyhow::Result<(ndarray::Array3<f32>, Vec<String>)> {
         match (&self.input, &self.genome, &self.bed) {
-            (Some(input), _, _) => read_onehot_input(input),
+            (Some(input), _, _) => {
+                let (x, names) = read_onehot_input(input)?;
+                let (_, l, c) = x.dim();
+                let flat = x.as_slice().ok_or_else(|| anyhow::anyhow!("one-hot layout"))?;
+                s2f::genome::onehot::check_onehot(flat, l, c, Some(spec.input.n_value), input)?;
+                Ok((x, names))
+            }
             (None, Some(genome), Some(bed)) => read_regions(genome, bed, spec, self.ignore_summits),
             _ => anyhow::bail!("say which sequences: --input X.npy|X.npz, or --genome FA --bed B"),
         }

@@ -85,6 +85,8 @@ pub fn run(args: Args) -> Result<()> {
             }
         }
     };
+    let n_value = pkg.spec.as_ref().map(|s| s.input.n_value);
+    s2f::genome::onehot::check_onehot(&x, arr.shape[1], arr.shape[2], n_value, &args.input)?;
     let x = Array3::from_shape_vec((arr.shape[0], arr.shape[1], arr.shape[2]), x)?;
     let mut predictor = Predictor::new(&pkg, engine, head, args.batch)?;
     tracing::info!("running {} sequences on {}", x.shape()[0], predictor.describe());

@@ -36,6 +36,24 @@ impl Augment {
     pub fn passes(&self) -> usize {
         self.shifts.len() * if self.rc { 2 } else { 1 }
     }
+
+    /// Checks the augmentations for windows of `len` bp: at least one shift, every shift
+    /// smaller than the window (a shift of the whole window would predict on padding alone),
+    /// and a finite padding value in [0, 1].
+    pub fn check(&self, len: usize) -> Result<()> {
+        if self.shifts.is_empty() {
+            return Err(Error::InvalidArgument("at least one shift (0 for none) is needed".into()));
+        }
+        if let Some(s) = self.shifts.iter().find(|s| s.unsigned_abs() >= len as u64) {
+            return Err(Error::InvalidArgument(format!(
+                "shift {s} bp is not smaller than the {len}-bp window (shifts are meant to be a few bp)"
+            )));
+        }
+        if !(self.pad.is_finite() && (0.0..=1.0).contains(&self.pad)) {
+            return Err(Error::InvalidArgument(format!("shift padding {} is not in [0, 1]", self.pad)));
+        }
+        Ok(())
+    }
 }
 
 /// Shifts one-hot `(N, L, 4)` by `s` positions (positive moves right), filling with `pad`;
@@ -73,9 +91,7 @@ fn map_sequences(x: ArrayView3<f32>, f: impl Fn(&[f32], &mut Vec<f32>)) -> Array
 
 /// Predicts with every augmentation and returns the mean `(N, bins, tracks)`.
 pub fn predict_ensemble(p: &mut Predictor, x: ArrayView3<f32>, aug: &Augment) -> Result<Array3<f32>> {
-    if aug.shifts.is_empty() {
-        return Err(Error::InvalidArgument("at least one shift (0 for none) is needed".into()));
-    }
+    aug.check(x.shape()[1])?;
     if (aug.rc || aug.shifts.iter().any(|&s| s != 0)) && x.shape()[2] != 4 {
         return Err(Error::InvalidArgument(format!(
             "shift and reverse-complement augmentation need one-hot (N, L, 4) input, not {:?}",

@@ -12,6 +12,10 @@ use noodles::bed;
 use crate::error::{Error, Result};
 use crate::genome::coords::{end_from_noodles, start_from_noodles, Interval};
 
+/// Largest coordinate s2f accepts in BED and GTF files (2^53, beyond any genome): arithmetic on
+/// positions (midpoints, windows around them) then cannot overflow.
+pub const MAX_COORDINATE: u64 = 1 << 53;
+
 /// One BED line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BedRecord {
@@ -33,7 +37,7 @@ impl BedRecord {
 
     /// The absolute 0-based summit position, if the record has one.
     pub fn summit_position(&self) -> Option<i64> {
-        self.summit.map(|s| self.interval.start + s)
+        self.summit.map(|s| self.interval.start() + s)
     }
 
     /// The position a window on this region is centred on: the narrowPeak summit when the
@@ -86,6 +90,11 @@ pub fn parse_bed<R: BufRead>(reader: R, path: &Path) -> Result<Vec<BedRecord>> {
             .feature_end()
             .ok_or_else(|| bad("missing end".into()))?
             .map_err(|e| bad(format!("bad end ({e})")))?;
+        for (what, p) in [("start", usize::from(start) - 1), ("end", usize::from(end))] {
+            if p as u64 > MAX_COORDINATE {
+                return Err(bad(format!("{what} {p} is beyond any chromosome (limit {MAX_COORDINATE})")));
+            }
+        }
         let (start, end) = (start_from_noodles(start), end_from_noodles(end));
         if end < start {
             return Err(bad(format!("end {end} is before start {start}")));
@@ -110,7 +119,8 @@ pub fn parse_bed<R: BufRead>(reader: R, path: &Path) -> Result<Vec<BedRecord>> {
         } else {
             None
         };
-        out.push(BedRecord { interval: Interval { chrom, start, end }, name, strand, summit });
+        let interval = Interval::new(chrom, start, end).map_err(|e| bad(e.to_string()))?;
+        out.push(BedRecord { interval, name, strand, summit });
     }
     Ok(out)
 }
@@ -131,7 +141,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.len(), 3);
-        assert_eq!(r[0].interval, Interval { chrom: "chr1".into(), start: 10, end: 30 });
+        assert_eq!(r[0].interval, Interval::new("chr1", 10, 30).unwrap());
         assert_eq!(r[0].label(), "chr1:10-30");
         assert_eq!(r[1].name.as_deref(), Some("peak1"));
         assert_eq!(r[1].strand, Some('-'));
@@ -161,5 +171,10 @@ mod tests {
         assert!(e.contains("line 1"), "{e}");
         let e = parse("chr1\t0\t10\tp\t0\t.\t1\t1\t1\t50\n").unwrap_err().to_string();
         assert!(e.contains("summit"), "{e}");
+        // Coordinates past 2^63 used to overflow when converted to signed positions.
+        for line in ["chr1\t9223372036854775807\t9223372036854775807\n", "chr1\t0\t18446744073709551615\n"] {
+            let e = parse(line).unwrap_err().to_string();
+            assert!(e.contains("line 1") && e.contains("beyond any chromosome"), "{e}");
+        }
     }
 }

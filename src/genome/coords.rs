@@ -10,15 +10,13 @@ use noodles::core::{Position, Region};
 
 use crate::error::{Error, Result};
 
-/// A 0-based, half-open interval on a named sequence.
+/// A 0-based, half-open interval on a named sequence. Its fields are private so that every
+/// interval has `start ≤ end` (see [`Interval::new`]) and [`Interval::len`] cannot wrap.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Interval {
-    /// Sequence (chromosome) name.
-    pub chrom: String,
-    /// First base, 0-based; may be negative for windows overhanging the chromosome start.
-    pub start: i64,
-    /// One past the last base.
-    pub end: i64,
+    chrom: String,
+    start: i64,
+    end: i64,
 }
 
 impl Interval {
@@ -31,9 +29,24 @@ impl Interval {
         Ok(Self { chrom, start, end })
     }
 
+    /// Sequence (chromosome) name.
+    pub fn chrom(&self) -> &str {
+        &self.chrom
+    }
+
+    /// First base, 0-based; may be negative for windows overhanging the chromosome start.
+    pub fn start(&self) -> i64 {
+        self.start
+    }
+
+    /// One past the last base.
+    pub fn end(&self) -> i64 {
+        self.end
+    }
+
     /// Number of bases covered.
     pub fn len(&self) -> u64 {
-        (self.end - self.start) as u64
+        self.end.abs_diff(self.start)
     }
 
     /// True when the interval covers no base.
@@ -44,13 +57,14 @@ impl Interval {
     /// The interval of length `len` centred on 0-based position `centre`: it starts at
     /// `centre - len / 2`, so for even `len` the centre base is the first of the right half.
     pub fn centred(chrom: impl Into<String>, centre: i64, len: u64) -> Self {
-        let start = centre - (len / 2) as i64;
-        Self { chrom: chrom.into(), start, end: start + len as i64 }
+        let len = i64::try_from(len).unwrap_or(i64::MAX);
+        let start = centre.saturating_sub(len / 2);
+        Self { chrom: chrom.into(), start, end: start.saturating_add(len) }
     }
 
     /// The midpoint used to centre windows on a region: `(start + end) / 2`, rounded down.
     pub fn midpoint(&self) -> i64 {
-        (self.start + self.end).div_euclid(2)
+        ((self.start as i128 + self.end as i128).div_euclid(2)) as i64
     }
 }
 

@@ -151,6 +151,48 @@ pub fn index_fasta<R: BufRead>(mut reader: R, path: &Path) -> Result<Vec<fai::Re
     Ok(records)
 }
 
+/// Parses a `.fai` index (`name length offset line_bases line_width`, tab-separated, as
+/// `samtools faidx` writes it). `path` is used in error messages, which name the line.
+pub fn read_fai<R: BufRead>(reader: R, path: &Path) -> Result<Vec<fai::Record>> {
+    let mut records = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| Error::io(path, e))?;
+        let at = || format!("line {}", i + 1);
+        let line = line.trim_end_matches('\r');
+        if line.is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split('\t').collect();
+        if fields.len() < 5 {
+            return Err(Error::malformed(
+                path,
+                at(),
+                format!(
+                    "expected 5 tab-separated fields (name, length, offset, line bases, line width), found {}",
+                    fields.len()
+                ),
+            ));
+        }
+        let num = |k: usize, what: &str| -> Result<u64> {
+            fields[k]
+                .parse::<u64>()
+                .map_err(|_| Error::malformed(path, at(), format!("{what} {:?} is not a number", fields[k])))
+        };
+        let (length, offset, bases, width) =
+            (num(1, "length")?, num(2, "offset")?, num(3, "line bases")?, num(4, "line width")?);
+        let (Some(bases), Some(width)) = (NonZero::new(bases), NonZero::new(width)) else {
+            return Err(Error::malformed(path, at(), "line bases and line width must be positive"));
+        };
+        let name = fields[0].to_string();
+        if name.is_empty() || !seen.insert(name.clone()) {
+            return Err(Error::malformed(path, at(), format!("empty or duplicate sequence name {name:?}")));
+        }
+        records.push(fai::Record::new(name, length, offset, bases, width));
+    }
+    Ok(records)
+}
+
 fn finish(open: Open, path: &Path) -> Result<fai::Record> {
     let (Some(bases), Some(width)) = (NonZero::new(open.line_bases), NonZero::new(open.line_width)) else {
         return Err(Error::malformed(
@@ -199,6 +241,17 @@ mod tests {
         assert!(e.contains("line 4"), "{e}");
         let e = idx(">a\nACGT\nACGTA\n").unwrap_err().to_string();
         assert!(e.contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn fai_errors_name_the_line() {
+        let fai = |s: &str| read_fai(s.as_bytes(), Path::new("t.fa.fai"));
+        assert_eq!(fai("a\t6\t3\t4\t5\nb\t8\t20\t4\t5\n").unwrap().len(), 2);
+        let e = fai("a\t6\t3\t4\t5\nb\t8\tx\t4\t5\n").unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("offset"), "{e}");
+        assert!(fai("a\t6\t3\n").unwrap_err().to_string().contains("line 1"));
+        assert!(fai("a\t6\t3\t0\t1\n").unwrap_err().to_string().contains("positive"));
+        assert!(fai("a\t6\t3\t4\t5\na\t6\t3\t4\t5\n").unwrap_err().to_string().contains("duplicate"));
     }
 
     #[test]

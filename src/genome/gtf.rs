@@ -16,6 +16,7 @@ use noodles::gff::feature::record::Strand;
 use noodles::gtf;
 
 use crate::error::{Error, Result};
+use crate::genome::bed::MAX_COORDINATE;
 use crate::genome::coords::{end_from_noodles, start_from_noodles};
 
 /// One transcript's TSS.
@@ -87,8 +88,19 @@ pub fn parse_tss<R: BufRead>(reader: R, path: &Path) -> Result<Vec<Tss>> {
             }
         };
         let Some(transcript_id) = get("transcript_id")? else { continue };
-        let start = start_from_noodles(record.start().map_err(|e| bad(format!("bad start ({e})")))?);
-        let end = end_from_noodles(record.end().map_err(|e| bad(format!("bad end ({e})")))?);
+        let Some(gene_id) = get("gene_id")?.filter(|g| !g.is_empty()) else {
+            return Err(bad(format!("transcript {transcript_id} has no gene_id attribute (GTF requires one)")));
+        };
+        let position = |p: noodles::core::Position, what: &str| {
+            if usize::from(p) as u64 > MAX_COORDINATE {
+                Err(bad(format!("{what} {p} is beyond any chromosome (limit {MAX_COORDINATE})")))
+            } else {
+                Ok(p)
+            }
+        };
+        let start =
+            start_from_noodles(position(record.start().map_err(|e| bad(format!("bad start ({e})")))?, "start")?);
+        let end = end_from_noodles(position(record.end().map_err(|e| bad(format!("bad end ({e})")))?, "end")?);
         if end <= start {
             return Err(bad(format!("end {end} is before start {}", start + 1)));
         }
@@ -117,7 +129,7 @@ pub fn parse_tss<R: BufRead>(reader: R, path: &Path) -> Result<Vec<Tss>> {
                     None => get("gene_biotype")?.unwrap_or_default(),
                 };
                 let tss = Tss {
-                    gene_id: get("gene_id")?.unwrap_or_default(),
+                    gene_id,
                     gene_name: get("gene_name")?.unwrap_or_default(),
                     transcript_id: transcript_id.clone(),
                     chrom,
@@ -182,9 +194,25 @@ mod tests {
     fn errors_name_the_line() {
         let e = parse("chr1\tX\texon\tabc\t200\t.\t+\t.\ttranscript_id \"t\";\n").unwrap_err().to_string();
         assert!(e.contains("t.gtf: line 1"), "{e}");
-        let e = parse("chr1\tX\texon\t1\t2\t.\t.\t.\ttranscript_id \"t\";\n").unwrap_err().to_string();
+        let e = parse("chr1\tX\texon\t1\t2\t.\t.\t.\tgene_id \"g\"; transcript_id \"t\";\n").unwrap_err().to_string();
         assert!(e.contains("no strand"), "{e}");
         let e = parse("chr1\tX\texon\n").unwrap_err().to_string();
         assert!(e.contains("line 1"), "{e}");
+        let e = parse("chr1\tX\texon\t1\t18446744073709551615\t.\t+\t.\tgene_id \"g\"; transcript_id \"t\";\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 1") && e.contains("beyond any chromosome"), "{e}");
+    }
+
+    #[test]
+    fn transcript_without_gene_id_is_refused() {
+        let ok = "chr1\tX\texon\t11\t20\t.\t+\t.\tgene_id \"g1\"; transcript_id \"t1\";\n";
+        let e = parse(&format!("{ok}chr1\tX\texon\t31\t40\t.\t-\t.\ttranscript_id \"t2\"; gene_name \"G\";\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("t.gtf: line 2") && e.contains("t2") && e.contains("gene_id"), "{e}");
+        let e = parse("chr1\tX\texon\t31\t40\t.\t-\t.\tgene_id \"\"; transcript_id \"t3\";\n").unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("gene_id"), "{e}");
+        assert_eq!(parse(ok).unwrap()[0].gene_id, "g1");
     }
 }

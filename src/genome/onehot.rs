@@ -61,6 +61,39 @@ pub fn base_index(b: u8) -> Option<usize> {
     }
 }
 
+/// Checks model input `(N, L, C)` (one-hot: C = 4), length-first and flattened in `x`, before it
+/// reaches a model: at least one sequence, every value finite, and, when `n_value` is given,
+/// every value 0, 1 or `n_value` (what [`Encoder`] writes). `source` names the input in errors,
+/// which give the sequence, position and channel of the first offending value.
+pub fn check_onehot(
+    x: &[f32],
+    len: usize,
+    channels: usize,
+    n_value: Option<f32>,
+    source: &std::path::Path,
+) -> Result<()> {
+    if x.is_empty() || len == 0 || channels == 0 {
+        return Err(Error::Empty { path: source.into(), what: "no sequences in the input (shape (0, L, 4))".into() });
+    }
+    let allowed = |v: f32| match n_value {
+        None => v.is_finite(),
+        Some(n) => v == 0.0 || v == 1.0 || v == n,
+    };
+    if let Some(i) = x.iter().position(|&v| !allowed(v)) {
+        let what = if x[i].is_finite() {
+            format!("is not one-hot (values must be 0, 1 or the model's N value {})", n_value.unwrap_or(f32::NAN))
+        } else {
+            "is not finite".to_string()
+        };
+        return Err(Error::malformed(
+            source,
+            format!("sequence {}, position {}, channel {}", i / (channels * len), (i / channels) % len, i % channels),
+            format!("value {} {what}", x[i]),
+        ));
+    }
+    Ok(())
+}
+
 /// A one-hot encoder with a 256-entry look-up table; build once, reuse for every sequence.
 #[derive(Clone)]
 pub struct Encoder<T> {
@@ -70,6 +103,11 @@ pub struct Encoder<T> {
 impl<T: OneHotValue> Encoder<T> {
     /// An encoder writing `n_value` for non-ACGT bytes; fails if `T` cannot hold `n_value`.
     pub fn new(n_value: f32) -> Result<Self> {
+        if !(n_value.is_finite() && (0.0..=1.0).contains(&n_value)) {
+            return Err(Error::InvalidArgument(format!(
+                "N value {n_value} is not in [0, 1] (0 for basenji, 0.25 for DRG)"
+            )));
+        }
         let n = T::from_n_value(n_value).ok_or_else(|| {
             Error::InvalidArgument(format!(
                 "N value {n_value} cannot be stored in {} (use float32 output)",

@@ -29,11 +29,12 @@ impl Window {
 }
 
 fn check(length: u64, stride: u64) -> Result<()> {
-    if length == 0 {
-        return Err(Error::InvalidArgument("window length must be positive".into()));
+    let max = crate::model::analysis::MAX_INPUT_LENGTH;
+    if length == 0 || length > max {
+        return Err(Error::InvalidArgument(format!("window length {length} must be between 1 and {max} bp")));
     }
-    if stride == 0 {
-        return Err(Error::InvalidArgument("stride must be positive".into()));
+    if stride == 0 || stride > max {
+        return Err(Error::InvalidArgument(format!("stride {stride} must be between 1 and {max} bp")));
     }
     Ok(())
 }
@@ -42,11 +43,11 @@ fn check(length: u64, stride: u64) -> Result<()> {
 pub fn tile_interval(region: &Interval, length: u64, stride: u64) -> Result<Vec<Window>> {
     check(length, stride)?;
     let mut out = Vec::new();
-    let mut start = region.start;
+    let mut start = region.start();
     loop {
         let end = start + length as i64;
-        out.push(Window::anonymous(Interval { chrom: region.chrom.clone(), start, end }));
-        if end >= region.end {
+        out.push(Window::anonymous(Interval::new(region.chrom(), start, end)?));
+        if end >= region.end() {
             break;
         }
         start += stride as i64;
@@ -79,7 +80,7 @@ pub fn tile_genome(sizes: &[ChromSize], chroms: Option<&[String]>, length: u64, 
     let selected = select_chroms(sizes, chroms)?;
     let mut out = Vec::new();
     for c in selected {
-        out.extend(tile_interval(&Interval { chrom: c.name.clone(), start: 0, end: c.len as i64 }, length, stride)?);
+        out.extend(tile_interval(&Interval::new(c.name.clone(), 0, c.len as i64)?, length, stride)?);
     }
     Ok(out)
 }
@@ -107,7 +108,7 @@ pub fn centre_on_regions(records: &[BedRecord], length: u64, use_summit: bool) -
     Ok(records
         .iter()
         .map(|r| Window {
-            interval: Interval::centred(r.interval.chrom.clone(), r.centre(!use_summit), length),
+            interval: Interval::centred(r.interval.chrom().to_string(), r.centre(!use_summit), length),
             name: r.label(),
         })
         .collect())
@@ -153,19 +154,19 @@ mod tests {
     use super::*;
 
     fn iv(c: &str, s: i64, e: i64) -> Interval {
-        Interval { chrom: c.into(), start: s, end: e }
+        Interval::new(c, s, e).unwrap()
     }
 
     #[test]
     fn tiling_covers_every_base() {
         let w = tile_interval(&iv("c", 0, 25), 10, 10).unwrap();
-        let starts: Vec<i64> = w.iter().map(|w| w.interval.start).collect();
+        let starts: Vec<i64> = w.iter().map(|w| w.interval.start()).collect();
         assert_eq!(starts, [0, 10, 20]);
-        assert_eq!(w[2].interval.end, 30);
+        assert_eq!(w[2].interval.end(), 30);
         let w = tile_interval(&iv("c", 0, 20), 10, 10).unwrap();
         assert_eq!(w.len(), 2);
         let w = tile_interval(&iv("c", 0, 20), 10, 5).unwrap();
-        assert_eq!(w.iter().map(|w| w.interval.start).collect::<Vec<_>>(), [0, 5, 10]);
+        assert_eq!(w.iter().map(|w| w.interval.start()).collect::<Vec<_>>(), [0, 5, 10]);
         let w = tile_interval(&iv("c", 3, 5), 10, 5).unwrap();
         assert_eq!(w.len(), 1);
         assert!(tile_interval(&iv("c", 0, 5), 10, 0).is_err());
@@ -177,7 +178,7 @@ mod tests {
         let w = tile_genome(&sizes, None, 10, 10).unwrap();
         assert_eq!(w.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(), ["a:0-10", "a:10-20", "b:0-10"]);
         let w = tile_genome(&sizes, Some(&["b".to_string(), "a".to_string()]), 10, 10).unwrap();
-        assert_eq!(w[0].interval.chrom, "b");
+        assert_eq!(w[0].interval.chrom(), "b");
         assert!(tile_genome(&sizes, Some(&["z".to_string()]), 10, 10).is_err());
     }
 

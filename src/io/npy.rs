@@ -65,7 +65,9 @@ impl DType {
             "<f4" => DType::F32,
             "<f8" => DType::F64,
             _ => {
-                let n = s.strip_prefix("<U")?.parse().ok()?;
+                // The width must leave `4 × width` (bytes per element) representable.
+                let n: usize = s.strip_prefix("<U")?.parse().ok()?;
+                n.checked_mul(4)?;
                 DType::Unicode(n)
             }
         })
@@ -260,7 +262,12 @@ impl NpyArray {
             .map(|s| s.parse::<usize>())
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|_| bad("bad shape"))?;
-        let n = shape.iter().product::<usize>() * dtype.size();
+        // Element count and byte size must be representable (checked over the non-zero
+        // dimensions, so that no later product over the shape can overflow either).
+        let too_big = || bad(&format!("shape {shape:?} of {} holds more bytes than any file", dtype.descr()));
+        let elements = shape.iter().filter(|&&d| d != 0).try_fold(1usize, |acc, &d| acc.checked_mul(d));
+        let bytes_nonzero = elements.and_then(|e| e.checked_mul(dtype.size())).ok_or_else(too_big)?;
+        let n = if shape.contains(&0) { 0 } else { bytes_nonzero };
         let body = &bytes[start + hlen..];
         if body.len() < n {
             return Err(bad(&format!("truncated: {} data bytes, shape {shape:?} needs {n}", body.len())));
@@ -375,6 +382,43 @@ mod tests {
         assert_eq!(arrays[1].1.to_f32().unwrap(), [0.25, -1.5]);
         assert_eq!(arrays[2].1.dtype, DType::Unicode(9));
         assert_eq!(arrays[2].1.to_strings().unwrap(), ["chr1:0-10", "é"]);
+    }
+
+    #[test]
+    fn rejects_overflowing_shapes_and_widths() {
+        let npy = |dict: &str| {
+            let mut b = b"\x93NUMPY\x01\x00".to_vec();
+            b.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+            b.extend_from_slice(dict.as_bytes());
+            b
+        };
+        let e = NpyArray::parse(
+            &npy("{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904, 4), }"),
+            Path::new("x.npy"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("x.npy") && e.contains("more bytes than any file"), "{e}");
+        let e = NpyArray::parse(
+            &npy("{'descr': '<U18446744073709551615', 'fortran_order': False, 'shape': (1,), }"),
+            Path::new("x.npy"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("unsupported dtype"), "{e}");
+        // Zero-width strings or a zero dimension make the body empty, but the other dimensions
+        // must still multiply without overflow.
+        for dict in [
+            "{'descr': '<U0', 'fortran_order': False, 'shape': (9007199254740992, 4294967295), }",
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 9007199254740992, 4294967295), }",
+        ] {
+            let e = NpyArray::parse(&npy(dict), Path::new("x.npy")).unwrap_err().to_string();
+            assert!(e.contains("more bytes than any file"), "{e}");
+        }
+        let a =
+            NpyArray::parse(&npy("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 7), }"), Path::new("x.npy"))
+                .unwrap();
+        assert_eq!((a.shape.as_slice(), a.data.len()), (&[0, 7][..], 0));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::genome::fasta::Fasta;
 use crate::genome::onehot::{Encoder, Layout};
 use crate::genome::windows::Window;
 use crate::io::npy::{to_bytes, DType, NpzWriter};
+use crate::model::analysis::MAX_INPUT_LENGTH;
 
 /// How to encode.
 #[derive(Debug, Clone, Copy)]
@@ -36,18 +37,21 @@ pub fn write_onehot_npz(
     if windows.is_empty() {
         return Err(Error::InvalidArgument("no windows to encode".into()));
     }
+    if len == 0 || len > MAX_INPUT_LENGTH {
+        return Err(Error::InvalidArgument(format!("window length {len} must be between 1 and {MAX_INPUT_LENGTH} bp")));
+    }
     // Check every window before any work, so bad input fails fast.
     for w in windows {
         let iv = &w.interval;
         if iv.len() != len {
             return Err(Error::InvalidArgument(format!("window {} is {} bp, expected {len}", iv, iv.len())));
         }
-        let chrom_len = fasta.chrom_len(&iv.chrom)?;
-        if !opts.pad && (iv.start < 0 || iv.end as u64 > chrom_len) {
+        let chrom_len = fasta.chrom_len(&iv.chrom())?;
+        if !opts.pad && (iv.start() < 0 || iv.end() as u64 > chrom_len) {
             return Err(Error::BadInterval {
-                chrom: iv.chrom.clone(),
-                start: iv.start,
-                end: iv.end,
+                chrom: iv.chrom().to_string(),
+                start: iv.start(),
+                end: iv.end(),
                 message: format!("outside the chromosome (length {chrom_len}); pass --pad to pad with N"),
             });
         }

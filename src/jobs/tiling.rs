@@ -4,7 +4,9 @@
 //! (bins × bin size), so their bins tile each chromosome contiguously from base 0; window `k`
 //! starts at `k·span − offset` (N-padded where it overhangs). Models with one value per window
 //! produce a sliding-window track: windows every `stride` bp, each value assigned to the
-//! window's central stride-wide bin `[k·stride, (k+1)·stride)`. BED mode: one window per region,
+//! window's central stride-wide bin `[k·stride, (k+1)·stride)`; the window is centred on that bin
+//! clipped to the chromosome, so the last bin of a chromosome (or a chromosome shorter than the
+//! stride) is predicted from its own bases, N-padded, never dropped. BED mode: one window per region,
 //! centred on its narrowPeak summit or midpoint ([`BedRecord::centre`]); all its bins are kept.
 //!
 //! Windows come in a deterministic order (chromosomes as given, then position) and are grouped
@@ -71,7 +73,11 @@ impl TilePlan {
             }
             geom.bins * geom.bin_size
         } else {
-            stride.unwrap_or(geom.bin_size).max(1)
+            match stride {
+                Some(0) => return Err(Error::InvalidArgument("--stride must be at least 1 bp".into())),
+                Some(s) => s,
+                None => geom.bin_size.max(1),
+            }
         };
         let mut total = 0;
         let mut chroms = Vec::new();
@@ -105,10 +111,12 @@ impl TilePlan {
             let n_bins = ((len - out_start) as u64).div_ceil(self.geom.bin_size).min(self.geom.bins) as usize;
             (out_start - self.geom.offset, out_start, self.geom.bin_size, n_bins)
         } else {
-            let centre = k * step + step / 2;
+            // The centre of the stride-wide bin, clipped to the chromosome, so the last bin (and
+            // a chromosome shorter than the stride) is predicted from a window over its own bases.
+            let centre = (k * step + ((k + 1) * step).min(len)) / 2;
             (centre - (self.input_len / 2) as i64, k * step, self.step, 1)
         };
-        let window = Interval { chrom: name.clone(), start, end: start + self.input_len as i64 };
+        let window = Interval::centred(name.clone(), start + (self.input_len / 2) as i64, self.input_len);
         PlannedWindow {
             chrom: name.clone(),
             name: window.to_string(),
@@ -176,10 +184,10 @@ pub fn regions_for_model(
     records
         .iter()
         .map(|r| {
-            let window = Interval::centred(r.interval.chrom.clone(), r.centre(ignore_summits), input_len);
+            let window = Interval::centred(r.interval.chrom().to_string(), r.centre(ignore_summits), input_len);
             PlannedWindow {
-                chrom: r.interval.chrom.clone(),
-                out_start: window.start + geom.offset,
+                chrom: r.interval.chrom().to_string(),
+                out_start: window.start() + geom.offset,
                 window,
                 bin_size: geom.bin_size,
                 first_bin: 0,
@@ -207,7 +215,7 @@ mod tests {
         let w = tile_for_model(&sizes, None, 448, &g, None).unwrap();
         // span 320: out_starts 0, 320, 640, 960; the last writes 2 bins (960..1000).
         assert_eq!(w.iter().map(|w| w.out_start).collect::<Vec<_>>(), [0, 320, 640, 960]);
-        assert_eq!(w[0].window, Interval { chrom: "c".into(), start: -64, end: 384 });
+        assert_eq!(w[0].window, Interval::new("c", -64, 384).unwrap());
         assert_eq!(w[3].n_bins, 2);
         assert_eq!(w[3].scored(1000), (960, 1000));
     }
@@ -219,7 +227,7 @@ mod tests {
         let w = tile_for_model(&sizes, None, 401, &g, Some(100)).unwrap();
         assert_eq!(w.len(), 3);
         // Window 1 is centred on 150: [150 − 200, 150 + 201).
-        assert_eq!(w[1].window, Interval { chrom: "c".into(), start: -50, end: 351 });
+        assert_eq!(w[1].window, Interval::new("c", -50, 351).unwrap());
         assert_eq!((w[1].out_start, w[1].bin_size), (100, 100));
         assert_eq!(w[2].scored(250), (200, 250));
     }

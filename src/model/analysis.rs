@@ -144,14 +144,32 @@ pub struct Walker {
     rows: Vec<LayerRow>,
     io: BTreeMap<String, (Shape, Shape)>,
     depth: usize,
+    /// The first weight too large to hold (name, shape), reported once the walk ends.
+    too_large: Option<(String, Vec<usize>)>,
+}
+
+/// Most values one weight tensor may hold (2^31, 8 GiB of float32): a spec asking for more is
+/// refused before anything is allocated.
+pub const MAX_TENSOR_VALUES: u64 = 1 << 31;
+/// Longest input a spec may declare (2^28 bp, longer than any human chromosome).
+pub const MAX_INPUT_LENGTH: u64 = 1 << 28;
+
+/// Multiply-accumulates of a layer, the product of `dims`, saturating instead of overflowing.
+pub fn macs(dims: &[usize]) -> u64 {
+    dims.iter().fold(1u64, |a, &d| a.saturating_mul(d as u64))
 }
 
 impl Walker {
     /// Declares weight `<prefix>.<param>` of `shape`; returns its element count.
+    /// A tensor over [`MAX_TENSOR_VALUES`] makes the analysis fail.
     pub fn slot(&mut self, prefix: &str, param: &str, shape: Vec<usize>) -> u64 {
-        let n = shape.iter().product::<usize>() as u64;
-        self.weights.push(WeightSlot { name: format!("{prefix}.{param}"), shape });
-        n
+        let name = format!("{prefix}.{param}");
+        let n = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64)).filter(|&n| n <= MAX_TENSOR_VALUES);
+        if n.is_none() && self.too_large.is_none() {
+            self.too_large = Some((name.clone(), shape.clone()));
+        }
+        self.weights.push(WeightSlot { name, shape });
+        n.unwrap_or(MAX_TENSOR_VALUES)
     }
 
     /// Walks a nested block one level deeper; returns its output shape and geometry and the
@@ -207,8 +225,11 @@ impl ModelSpec {
         if self.version != VERSION {
             return Err(Error::Spec(format!("version {} is not supported (this s2f reads {VERSION})", self.version)));
         }
-        if self.input.length == 0 {
-            return Err(Error::Spec("input length must be positive".into()));
+        if self.input.length == 0 || self.input.length > MAX_INPUT_LENGTH {
+            return Err(Error::Spec(format!(
+                "input length {} must be between 1 and {MAX_INPUT_LENGTH} bp",
+                self.input.length
+            )));
         }
         if self.heads.is_empty() {
             return Err(Error::Spec("a model needs at least one head".into()));
@@ -241,7 +262,7 @@ impl ModelSpec {
                 trunk_out: s0,
             });
         }
-        let mut w = Walker { weights: Vec::new(), rows: Vec::new(), io: BTreeMap::new(), depth: 0 };
+        let mut w = Walker { weights: Vec::new(), rows: Vec::new(), io: BTreeMap::new(), depth: 0, too_large: None };
         let g0 = Geo { stride: 1, offset: 0, rf: 1 };
         let (ts, tg) = w.walk(&self.trunk, "trunk", s0, g0)?;
         for h in &self.heads {
@@ -273,6 +294,11 @@ impl ModelSpec {
                 Shape::Flat { .. } => self.input.length,
             });
             heads.push((h.name.clone(), geom));
+        }
+        if let Some((name, shape)) = &w.too_large {
+            return Err(Error::Spec(format!(
+                "weight {name} of shape {shape:?} would hold more than {MAX_TENSOR_VALUES} values; check the layer sizes"
+            )));
         }
         let mut seen = HashSet::new();
         for s in &w.weights {

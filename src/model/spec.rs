@@ -29,6 +29,8 @@ pub use crate::model::ops::Layer;
 pub const FORMAT: &str = "s2f-model";
 /// Current spec version.
 pub const VERSION: u32 = 1;
+/// Top-level key of `model.json` under which a package records its file digests.
+pub const PACKAGE_KEY: &str = "package";
 
 /// A whole model description.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -233,8 +235,17 @@ impl ModelSpec {
     }
 
     /// Parses and validates `model.json` text.
+    ///
+    /// A top-level `package` object (the digests a package records, see
+    /// [`crate::model::package`]) is not part of the spec and is ignored here.
     pub fn from_json(text: &str) -> Result<Self> {
-        let spec: ModelSpec = serde_json::from_str(text).map_err(|e| Error::Spec(format!("{e}")))?;
+        let mut value: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::Spec(format!("{e}")))?;
+        let spec: ModelSpec = match value.as_object_mut().and_then(|o| o.remove(PACKAGE_KEY)) {
+            Some(_) => serde_json::from_value(value),
+            // Parsed from the text again so errors keep their line and column.
+            None => serde_json::from_str(text),
+        }
+        .map_err(|e| Error::Spec(format!("{e}")))?;
         spec.analyze()?;
         Ok(spec)
     }

@@ -103,8 +103,7 @@ impl Weights {
 
     /// Parses safetensors bytes; float32 tensors only (f16/bf16/f64 are converted).
     pub fn from_safetensors(bytes: &[u8], path: &Path) -> Result<Self> {
-        let st = safetensors::SafeTensors::deserialize(bytes)
-            .map_err(|e| Error::malformed(path, "header", format!("not a safetensors file: {e}")))?;
+        let st = deserialize(bytes, path)?;
         let mut w = Weights::default();
         for (name, view) in st.tensors() {
             let d = view.data();
@@ -128,6 +127,42 @@ impl Weights {
             w.insert(name, Tensor { shape: view.shape().to_vec(), data });
         }
         Ok(w)
+    }
+
+    /// Parses a package's `model.safetensors`: like [`Weights::from_safetensors`], but every
+    /// tensor must already be float32 (packages store float32; other dtypes are converted only
+    /// explicitly, by `s2f package --weights`).
+    pub fn from_package_safetensors(bytes: &[u8], path: &Path) -> Result<Self> {
+        let st = deserialize(bytes, path)?;
+        for (name, view) in st.tensors() {
+            if view.dtype() != safetensors::Dtype::F32 {
+                return Err(Error::malformed(
+                    path,
+                    format!("tensor {name}"),
+                    format!(
+                        "stored as {:?}, but packages hold float32; convert explicitly with \
+                         `s2f package model.json --weights {} --out NEW_DIR`",
+                        view.dtype(),
+                        path.display()
+                    ),
+                ));
+            }
+        }
+        Self::from_safetensors(bytes, path)
+    }
+
+    /// Fails, naming the tensor and the first position, if any value is NaN or infinite.
+    pub fn check_finite(&self, path: &Path) -> Result<()> {
+        for (name, t) in &self.tensors {
+            if let Some(i) = t.data.iter().position(|v| !v.is_finite()) {
+                return Err(Error::malformed(
+                    path,
+                    format!("tensor {name}"),
+                    format!("value {} (flat index {i} of shape {:?}) is not finite", t.data[i], t.shape),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Reads a safetensors file.
@@ -167,6 +202,73 @@ impl Weights {
             w.insert(s.name.clone(), Tensor { shape: s.shape.clone(), data });
         }
         w
+    }
+}
+
+/// safetensors' parser, with errors about data offsets naming the tensor at fault (the
+/// library's own messages often name none).
+fn deserialize<'a>(bytes: &'a [u8], path: &Path) -> Result<safetensors::SafeTensors<'a>> {
+    safetensors::SafeTensors::deserialize(bytes).map_err(|e| match offset_problem(bytes) {
+        Some((name, why)) => {
+            Error::malformed(path, format!("tensor {name}"), format!("not a safetensors file: {e}: {why}"))
+        }
+        None => Error::malformed(path, "header", format!("not a safetensors file: {e}")),
+    })
+}
+
+/// The first tensor whose `data_offsets` do not fit the data: not where the previous tensor
+/// ends, ends before it starts, holds other than shape × dtype bytes, or (for the last) does
+/// not end where the data ends. `None` when the header cannot be read or the offsets are fine.
+fn offset_problem(bytes: &[u8]) -> Option<(String, String)> {
+    let n = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(bytes.get(8..8usize.checked_add(n)?)?).ok()?;
+    let data_len = (bytes.len() - 8 - n) as u64;
+    let mut tensors: Vec<(String, u64, u64, Option<u64>)> = Vec::new();
+    for (name, v) in header.iter().filter(|(k, _)| *k != "__metadata__") {
+        let offsets = v.get("data_offsets")?.as_array()?;
+        let (b, e) = (offsets.first()?.as_u64()?, offsets.get(1)?.as_u64()?);
+        let bits: Option<u64> = match v.get("dtype")?.as_str()? {
+            "F64" | "I64" | "U64" => Some(64),
+            "F32" | "I32" | "U32" => Some(32),
+            "F16" | "BF16" | "I16" | "U16" => Some(16),
+            "I8" | "U8" | "BOOL" | "F8_E4M3" | "F8_E5M2" => Some(8),
+            _ => None,
+        };
+        let size = v
+            .get("shape")?
+            .as_array()?
+            .iter()
+            .try_fold(bits, |acc, d| Some(acc.and_then(|a| a.checked_mul(d.as_u64()?))))?
+            .map(|b| b / 8);
+        tensors.push((name.clone(), b, e, size));
+    }
+    tensors.sort_by_key(|t| (t.1, t.2));
+    let mut at = 0;
+    for (name, b, e, size) in &tensors {
+        let why = if *b != at {
+            format!("its data_offsets [{b}, {e}] should start at byte {at}, where the previous tensor ends")
+        } else if e < b {
+            format!("its data_offsets [{b}, {e}] end before they start")
+        } else if size.is_some_and(|s| s != e - b) {
+            format!(
+                "its data_offsets [{b}, {e}] hold {} bytes, but its shape and dtype need {}",
+                e - b,
+                size.unwrap_or(0)
+            )
+        } else if *e > data_len {
+            format!("its data_offsets [{b}, {e}] reach past the {data_len} data bytes of the file")
+        } else {
+            at = *e;
+            continue;
+        };
+        return Some((name.clone(), why));
+    }
+    match tensors.last() {
+        Some((name, _, e, _)) if *e != data_len => {
+            Some((name.clone(), format!("the last tensor ends at byte {e}, but the file has {data_len} data bytes")))
+        }
+        _ => None,
     }
 }
 
@@ -232,6 +334,35 @@ mod tests {
         assert!(e.contains("missing tensor b.weight"), "{e}");
         assert!(e.contains("unexpected tensor a.bias"), "{e}");
         assert!(Weights::from_safetensors(b"garbage!", Path::new("w")).is_err());
+    }
+
+    #[test]
+    fn offset_errors_name_the_tensor() {
+        let mut w = Weights::default();
+        w.insert("a.weight", Tensor::new(vec![2, 3], vec![1., 2., 3., 4., 5., 6.]).unwrap());
+        w.insert("b.bias", Tensor::new(vec![2], vec![-1., 0.5]).unwrap());
+        let good = w.to_safetensors().unwrap();
+        let n = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+        let header = std::str::from_utf8(&good[8..8 + n]).unwrap().to_string();
+        let with_header = |h: &str| {
+            let mut b = (h.len() as u64).to_le_bytes().to_vec();
+            b.extend_from_slice(h.as_bytes());
+            b.extend_from_slice(&good[8 + n..]);
+            b
+        };
+        let err = |bytes: &[u8]| Weights::from_safetensors(bytes, Path::new("w.safetensors")).unwrap_err().to_string();
+        // b.bias's 8 bytes claimed as 12: the sizes no longer match its shape.
+        assert!(header.contains("[24,32]"), "{header}");
+        let e = err(&with_header(&header.replace("[24,32]", "[24,36]")));
+        assert!(e.contains("w.safetensors") && e.contains("tensor b.bias") && e.contains("[24, 36]"), "{e}");
+        // A gap before a.weight.
+        let e = err(&with_header(&header.replace("[0,24]", "[4,24]")));
+        assert!(e.contains("tensor a.weight") && e.contains("should start at byte 0"), "{e}");
+        // Data left over after the last tensor.
+        let mut extra = good.clone();
+        extra.extend_from_slice(&[0; 4]);
+        let e = err(&extra);
+        assert!(e.contains("tensor b.bias") && e.contains("36 data bytes"), "{e}");
     }
 
     #[test]

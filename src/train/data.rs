@@ -118,6 +118,7 @@ pub fn read_onehot(path: &Path) -> Result<(Vec<String>, usize, Vec<f32>)> {
     } else {
         return Err(Error::malformed(path, "seqfeatures", format!("shape {:?} has no axis of 4 bases", seq.shape)));
     };
+    crate::genome::onehot::check_onehot(&x, length, 4, None, path)?;
     let names = match get("genenames") {
         Some(a) => a.to_strings().ok_or_else(|| Error::malformed(path, "genenames", "not a string array"))?,
         None => (0..n).map(|i| format!("seq{i}")).collect(),
@@ -161,6 +162,24 @@ pub fn read_targets(path: &Path) -> Result<(Vec<String>, Modality)> {
                 ),
             ));
         }
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            let row = i / (bins * tracks);
+            return Err(Error::malformed(
+                path,
+                "counts",
+                format!(
+                    "value {} for data point {:?} (row {row}), track {:?} is not finite",
+                    values[i],
+                    names[row],
+                    track_names[i % tracks]
+                ),
+            ));
+        }
+        let mut seen = HashSet::new();
+        if let Some(d) = names.iter().find(|n| !seen.insert(n.as_str())) {
+            return Err(Error::malformed(path, "names", format!("data point {d:?} appears twice")));
+        }
+        check_track_names(&track_names, path)?;
         return Ok((names, Modality { name, tracks: track_names, bins, values }));
     }
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
@@ -172,10 +191,14 @@ pub fn read_targets(path: &Path) -> Result<(Vec<String>, Modality)> {
         }
     };
     let mut header: Option<Vec<String>> = None;
+    // Whether the header names the data-point column too, decided on the first data line.
+    let mut names_column: Option<bool> = None;
     let mut names = Vec::new();
     let mut values = Vec::new();
+    let mut rows: HashMap<String, usize> = HashMap::new();
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;
+        let at = || format!("line {line_no}");
         if line.trim().is_empty() {
             continue;
         }
@@ -187,26 +210,52 @@ pub fn read_targets(path: &Path) -> Result<(Vec<String>, Modality)> {
         }
         let fields = split(line);
         let Some(h) = &header else {
-            return Err(Error::malformed(
-                path,
-                format!("line {line_no}"),
-                "the first line must be a # header of track names",
-            ));
+            return Err(Error::malformed(path, at(), "the first line must be a # header of track names"));
         };
-        // The header may or may not name the first (data point) column.
-        let tracks = if h.len() + 1 == fields.len() { h.len() } else { h.len().saturating_sub(1) };
-        if fields.len() != tracks + 1 || tracks == 0 {
+        let deciding = names_column.is_none();
+        let first_col = *names_column.get_or_insert(h.len() == fields.len());
+        let tracks = if first_col { h.len().saturating_sub(1) } else { h.len() };
+        if tracks == 0 {
+            return Err(Error::malformed(path, at(), "the # header names no track"));
+        }
+        if deciding && fields.len() != tracks + 1 {
             return Err(Error::malformed(
                 path,
-                format!("line {line_no}"),
-                format!("{} fields, expected a name and {} values (one per header track)", fields.len(), h.len()),
+                at(),
+                format!(
+                    "{} fields, expected a name and {} values (one per header track; {} if the header's first \
+                     field names the data-point column)",
+                    fields.len(),
+                    h.len(),
+                    h.len() - 1
+                ),
+            ));
+        }
+        if fields.len() != tracks + 1 {
+            return Err(Error::malformed(
+                path,
+                at(),
+                format!("{} fields, expected a name and {tracks} values (one per header track)", fields.len()),
+            ));
+        }
+        if let Some(first) = rows.insert(fields[0].clone(), line_no) {
+            return Err(Error::malformed(
+                path,
+                at(),
+                format!("data point {:?} already appears on line {first}", fields[0]),
             ));
         }
         names.push(fields[0].clone());
-        for f in &fields[1..] {
-            let v: f32 = f
-                .parse()
-                .map_err(|_| Error::malformed(path, format!("line {line_no}"), format!("{f:?} is not a number")))?;
+        for (t, f) in fields[1..].iter().enumerate() {
+            let v: f32 = f.parse().map_err(|_| Error::malformed(path, at(), format!("{f:?} is not a number")))?;
+            if !v.is_finite() {
+                let track = h.get(t + usize::from(first_col)).map(String::as_str).unwrap_or("?");
+                return Err(Error::malformed(
+                    path,
+                    at(),
+                    format!("value {f:?} for data point {:?}, track {track:?} is not finite", fields[0]),
+                ));
+            }
             values.push(v);
         }
     }
@@ -215,9 +264,18 @@ pub fn read_targets(path: &Path) -> Result<(Vec<String>, Modality)> {
     if names.is_empty() {
         return Err(Error::Empty { path: path.to_path_buf(), what: "no data lines".into() });
     }
-    let tracks = values.len() / names.len();
-    let track_names = if h.len() == tracks { h } else { h[1..].to_vec() };
+    let track_names = if names_column == Some(true) { h[1..].to_vec() } else { h };
+    check_track_names(&track_names, path)?;
     Ok((names, Modality { name, tracks: track_names, bins: 1, values }))
+}
+
+/// Fails when a track name is used twice (`path` names the file).
+fn check_track_names(tracks: &[String], path: &Path) -> Result<()> {
+    let mut seen = HashSet::new();
+    match tracks.iter().find(|t| !seen.insert(t.as_str())) {
+        Some(t) => Err(Error::malformed(path, "header", format!("track name {t:?} appears twice"))),
+        None => Ok(()),
+    }
 }
 
 /// Aligns one-hot sequences with target files by data-point name (the one-hot file's order).
@@ -335,14 +393,14 @@ pub fn from_genome(
             let sizes: HashMap<String, u32> = crate::io::bigwig::bigwig_chroms(file)?.into_iter().collect();
             for (i, w) in windows.iter().enumerate() {
                 let iv = &w.interval;
-                let lo = iv.start + g.geometry.offset;
+                let lo = iv.start() + g.geometry.offset;
                 let hi = lo + (bins as u64 * g.geometry.bin_size) as i64;
-                let Some(&clen) = sizes.get(&iv.chrom) else { continue };
+                let Some(&clen) = sizes.get(iv.chrom()) else { continue };
                 let (qs, qe) = (lo.max(0) as u32, (hi.max(0) as u32).min(clen));
                 if qs >= qe {
                     continue;
                 }
-                for (s, e, v) in read_bigwig(file, &iv.chrom, qs, qe)? {
+                for (s, e, v) in read_bigwig(file, &iv.chrom(), qs, qe)? {
                     // Spread the interval's value over the bins it overlaps.
                     let (s, e) = (s.max(qs) as i64, e.min(qe) as i64);
                     let mut p = s;
@@ -369,7 +427,7 @@ pub fn from_genome(
     }
     Ok(Dataset {
         names: windows.iter().map(|w| w.name.clone()).collect(),
-        chroms: windows.iter().map(|w| Some(w.interval.chrom.clone())).collect(),
+        chroms: windows.iter().map(|w| Some(w.interval.chrom().to_string())).collect(),
         length,
         x,
         modalities,
@@ -465,10 +523,24 @@ pub fn random_sets(n: usize, valid: f64, test: f64, seed: u64) -> Result<Vec<Set
     if n < 3 {
         return Err(Error::InvalidArgument(format!("{n} data points are too few to split")));
     }
+    let ok = |f: f64| f.is_finite() && f > 0.0 && f < 1.0;
+    if !(ok(valid) && ok(test) && valid + test < 1.0) {
+        return Err(Error::InvalidArgument(format!(
+            "held-out fractions {valid} (validation) and {test} (test) must each be in (0, 1) and leave data \
+             to train on (--holdout 0.1 holds out 10% for each)"
+        )));
+    }
+    let nv = ((n as f64 * valid).round() as usize).max(1);
+    let nt = ((n as f64 * test).round() as usize).max(1);
+    let nr = n.saturating_sub(nv + nt);
+    if nr < 2 || nr < nv.max(nt) {
+        return Err(Error::InvalidArgument(format!(
+            "the random split of {n} data points would train on {nr}, validate on {nv} and test on {nt}; \
+             lower --holdout or give more data"
+        )));
+    }
     let mut idx: Vec<usize> = (0..n).collect();
     idx.shuffle(&mut super::init::stream(seed, 7));
-    let nv = ((n as f64 * valid).round() as usize).max(1);
-    let nt = ((n as f64 * test).round() as usize).max(1).min(n - nv - 1);
     let mut sets = vec![Set::Train; n];
     for &i in &idx[..nv] {
         sets[i] = Set::Valid;

@@ -210,6 +210,14 @@ pub fn run(job: &TrainJob, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<TrainS
     if let (ModelSource::Init { heads: HeadMode::Keep, .. } | ModelSource::Spec(_), Some(d)) =
         (&job.model, &mut dataset)
     {
+        if d.modalities.len() > spec.heads.len() {
+            return Err(Error::InvalidArgument(format!(
+                "{} target sets (--targets) for a model with {} head(s) ({}); give one target set per head",
+                d.modalities.len(),
+                spec.heads.len(),
+                spec.heads.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
         for (i, m) in d.modalities.iter_mut().enumerate() {
             if !spec.heads.iter().any(|h| h.name == m.name) {
                 m.name = spec.heads[i].name.clone();

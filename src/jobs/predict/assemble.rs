@@ -12,7 +12,39 @@ use crate::genome::fasta::ChromSize;
 
 /// Assembles the part files of a complete run in `out` into its outputs, writes
 /// `s2f-predict.json` and removes the parts. Returns the files written.
+///
+/// All or nothing: the outputs are written into a staging folder inside the parts folder and
+/// moved into `out` only when every one of them was written, then the manifest is written. A
+/// failure (a full disk, a corrupt part) leaves no output and keeps the parts, so the same
+/// command assembles again.
 pub fn assemble(out: &Path) -> Result<Vec<PathBuf>> {
+    let staging = out.join(PARTS_DIR).join("assembled");
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+    }
+    std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+    let staged = match assemble_into(out, &staging) {
+        Ok(files) => files,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    let mut files = Vec::with_capacity(staged.len());
+    for f in staged {
+        let dest = out.join(f.file_name().unwrap_or_default());
+        crate::io::atomic::install(&f, &dest)?;
+        files.push(dest);
+    }
+    let parts_dir = out.join(PARTS_DIR);
+    let manifest = read_manifest(&parts_dir.join("manifest.json"))?;
+    write_manifest(&out.join(DONE_FILE), &manifest)?;
+    std::fs::remove_dir_all(&parts_dir).map_err(|e| Error::io(&parts_dir, e))?;
+    Ok(files)
+}
+
+/// Writes the outputs of the run in `out` into `dir`; returns their paths.
+fn assemble_into(out: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
     let parts_dir = out.join(PARTS_DIR);
     let manifest = read_manifest(&parts_dir.join("manifest.json"))?;
     let n_chunks = manifest.windows.div_ceil(manifest.chunk);
@@ -28,7 +60,7 @@ pub fn assemble(out: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     if manifest.formats.bigwig {
         for (ti, stem) in manifest.track_files.iter().enumerate() {
-            let path = out.join(format!("{stem}.bw"));
+            let path = dir.join(format!("{stem}.bw"));
             let error: Arc<Mutex<Option<Error>>> = Arc::default();
             let values = BigWigValues::new(parts.clone(), ti, sizes.clone(), error.clone());
             write_bigwig_checked(&path, &sizes, values, &error)?;
@@ -36,7 +68,7 @@ pub fn assemble(out: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     if manifest.formats.parquet {
-        let path = out.join("predictions.parquet");
+        let path = dir.join("predictions.parquet");
         crate::io::parquet::write_parquet(
             &path,
             &manifest.track_files,
@@ -45,7 +77,7 @@ pub fn assemble(out: &Path) -> Result<Vec<PathBuf>> {
         files.push(path);
     }
     if manifest.formats.npz {
-        let path = out.join("predictions.npz");
+        let path = dir.join("predictions.npz");
         let t = manifest.tracks.len();
         let bins = manifest.bins;
         let mut npz = crate::io::npy::NpzWriter::create(&path)?;
@@ -66,8 +98,6 @@ pub fn assemble(out: &Path) -> Result<Vec<PathBuf>> {
         npz.finish()?;
         files.push(path);
     }
-    write_manifest(&out.join(DONE_FILE), &manifest)?;
-    std::fs::remove_dir_all(&parts_dir).map_err(|e| Error::io(&parts_dir, e))?;
     Ok(files)
 }
 
@@ -195,6 +225,10 @@ impl Iterator for ParquetRows {
 pub fn merge(dirs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let first = dirs.first().ok_or_else(|| Error::InvalidArgument("give the shard output folders to merge".into()))?;
     let m0 = read_manifest(&first.join(PARTS_DIR).join("manifest.json"))?;
+    // Everything is checked before anything is copied: a failed merge changes no folder.
+    let n_chunks = m0.windows.div_ceil(m0.chunk);
+    let mut source: Vec<Option<PathBuf>> =
+        (0..n_chunks).map(|c| Some(part_path(first, c)).filter(|p| p.is_file())).collect();
     for d in &dirs[1..] {
         let m = read_manifest(&d.join(PARTS_DIR).join("manifest.json"))?;
         if m != m0 {
@@ -204,15 +238,27 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 first.display()
             )));
         }
-        for entry in std::fs::read_dir(d.join(PARTS_DIR)).map_err(|e| Error::io(d, e))? {
-            let entry = entry.map_err(|e| Error::io(d, e))?;
-            let name = entry.file_name();
-            if name.to_string_lossy().starts_with("chunk-") {
-                let dest = first.join(PARTS_DIR).join(&name);
-                if !dest.exists() {
-                    std::fs::copy(entry.path(), &dest).map_err(|e| Error::io(&dest, e))?;
-                }
+        for (c, slot) in source.iter_mut().enumerate() {
+            let p = part_path(d, c);
+            if slot.is_none() && p.is_file() {
+                *slot = Some(p);
             }
+        }
+    }
+    if let Some(missing) = source.iter().position(Option::is_none) {
+        return Err(Error::InvalidArgument(format!(
+            "chunk {missing} of {n_chunks} is in none of the folders; run every shard first (nothing was changed)"
+        )));
+    }
+    for (c, src) in source.into_iter().enumerate() {
+        let dest = part_path(first, c);
+        match src {
+            Some(src) if src != dest => {
+                crate::io::atomic::write_atomic(&dest, |w| {
+                    std::io::copy(&mut std::fs::File::open(&src)?, w).map(|_| ())
+                })?;
+            }
+            _ => {}
         }
     }
     assemble(first)

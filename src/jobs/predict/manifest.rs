@@ -36,10 +36,14 @@ pub struct Manifest {
     pub tracks: Vec<usize>,
     /// Output file stem of each selected track.
     pub track_files: Vec<String>,
-    /// Shifts, reverse complement and shift padding.
+    /// Shifts (bp).
     pub shifts: Vec<i64>,
     /// Reverse complement averaging.
     pub rc: bool,
+    /// Value of shifted-in positions (`--shift-pad`); 0 in manifests written before it was
+    /// recorded.
+    #[serde(default)]
+    pub shift_pad: f32,
     /// Window stride (scalar models).
     pub stride: Option<u64>,
     /// Bins per window in the model output.

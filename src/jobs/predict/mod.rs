@@ -153,7 +153,7 @@ pub fn predict(
         ),
         Target::Regions(r) => {
             for rec in r {
-                fasta.chrom_len(&rec.interval.chrom)?;
+                fasta.chrom_len(&rec.interval.chrom())?;
             }
             (WindowSource::Listed(regions_for_model(r, spec.input.length, geom, opts.ignore_summits)), "regions")
         }
@@ -167,6 +167,10 @@ pub fn predict(
             "shard {shard}/{n_shards} does not exist (use I/N with 0 ≤ I < N)"
         )));
     }
+    if opts.chunk_windows == Some(0) {
+        return Err(Error::InvalidArgument("--chunk-windows must be at least 1".into()));
+    }
+    opts.augment.check(spec.input.length as usize)?;
     let chunk = opts.chunk_windows.unwrap_or_else(|| chunk_windows(geom.bins as usize, opts.tracks.len())).max(1);
     let n_chunks = windows.len().div_ceil(chunk);
     let manifest = Manifest {
@@ -183,6 +187,7 @@ pub fn predict(
         track_files: opts.tracks.iter().map(|&t| track_stem(pkg, opts.head, t)).collect(),
         shifts: opts.augment.shifts.clone(),
         rc: opts.augment.rc,
+        shift_pad: opts.augment.pad,
         stride: opts.stride,
         bins: geom.bins as usize,
         formats: opts.formats,

@@ -69,8 +69,8 @@ pub(super) fn run_pipeline(
                     for w in part {
                         fasta.fetch_into(&w.window, &mut seq)?;
                         let (a, b) = w.scored(chrom_len(&sizes_r, &w.chrom) as u64);
-                        let lo = (a - w.window.start).clamp(0, l as i64) as usize;
-                        let hi = (b - w.window.start).clamp(0, l as i64) as usize;
+                        let lo = (a - w.window.start()).clamp(0, l as i64) as usize;
+                        let hi = (b - w.window.start()).clamp(0, l as i64) as usize;
                         let gap = skip_gaps
                             && seq[lo..hi]
                                 .iter()

@@ -28,9 +28,9 @@ use crate::error::{Error, Result};
 use crate::model::analysis::{Analysis, Shape};
 use crate::model::spec::ModelSpec;
 use crate::model::weights::Weights;
+pub use deeplift::emit_deeplift;
 use emit::Emitter;
 use graph::attr_ints;
-pub use deeplift::emit_deeplift;
 pub use signature::{signature, OnnxSignature};
 use writer::{value_info, write_streamed};
 

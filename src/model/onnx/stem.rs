@@ -19,11 +19,11 @@
 use crate::error::{Error, Result};
 use crate::model::analysis::Shape;
 use crate::model::onnx::emit::Emitter;
+use crate::model::onnx::writer::value_info;
 use crate::model::onnx::{finish, head_infos, head_output, head_shape, input_info, input_nlc, prepare, EmitOptions};
 use crate::model::ops::{Conv1d, Layer};
 use crate::model::spec::ModelSpec;
 use crate::model::weights::Weights;
-use crate::model::onnx::writer::value_info;
 
 /// Output of the stem graph: the convolution's input.
 pub const STEM_IN: &str = "stem_in";

@@ -126,7 +126,7 @@ impl Op for Conv1d {
             geo: g,
             what: format!("conv1d k{kernel} d{dilation} {filters}{}", if self.bias { " +bias" } else { "" }),
             params,
-            macs: (lo * filters * c * kernel) as u64,
+            macs: crate::model::analysis::macs(&[lo, filters, c, kernel]),
         })
     }
 

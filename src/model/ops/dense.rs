@@ -53,7 +53,7 @@ impl Op for Dense {
             geo: g,
             what: format!("dense {}", self.units),
             params,
-            macs: (l * self.units * c) as u64,
+            macs: crate::model::analysis::macs(&[l, self.units, c]),
         })
     }
 

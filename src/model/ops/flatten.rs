@@ -21,7 +21,7 @@ impl Op for Flatten {
 
     fn infer(&self, _w: &mut Walker, path: &str, input: Shape, g: Geo) -> Result<Inferred> {
         let (c, l) = seq_input(path, self.tag(), input)?;
-        Ok(Inferred::plain(Shape::Flat { f: c * l }, g, "flatten"))
+        Ok(Inferred::plain(Shape::Flat { f: c.saturating_mul(l) }, g, "flatten"))
     }
 
     fn onnx_forward<'s>(&'s self, e: &mut Emitter<'s>, _at: &Site, x: &str) -> Result<Fwd<'s>> {

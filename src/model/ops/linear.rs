@@ -56,7 +56,7 @@ impl Op for Linear {
             geo: g,
             what: format!("linear {}", self.units),
             params,
-            macs: (self.units * f) as u64,
+            macs: crate::model::analysis::macs(&[self.units, f]),
         })
     }
 
