@@ -222,3 +222,34 @@ pub fn convert(pth: &Path, params_path: &Path) -> Result<Converted> {
     spec.source = Some(src);
     Ok(Converted { spec, weights })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fixture's parameter file with `key`'s value replaced.
+    fn convert_with(key: &str, value: &str) -> Result<Converted> {
+        let dir = tempfile::tempdir().unwrap();
+        let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/drg_calderon_shallow");
+        let text = std::fs::read_to_string(fx.join("model_params.dat")).unwrap();
+        let text: Vec<String> = text
+            .lines()
+            .map(|l| if l.starts_with(&format!("{key} : ")) { format!("{key} : {value}") } else { l.to_string() })
+            .collect();
+        let dat = dir.path().join("model_params.dat");
+        std::fs::write(&dat, text.join("\n")).unwrap();
+        convert(&fx.join("parameter.pth"), &dat)
+    }
+
+    #[test]
+    fn sizes_that_would_overflow_are_refused_by_name() {
+        for (key, value, needle) in [
+            ("pooling_size", "0", "pooling_size must be at least 1"),
+            ("l_kernels", "9223372036854775807", "l_kernels = 9223372036854775807 is larger than any DRG model"),
+            ("shift_sequence", "18446744073709551615", "shift_sequence"),
+        ] {
+            let e = convert_with(key, value).unwrap_err().to_string();
+            assert!(e.contains("model_params.dat") && e.contains(needle), "{key}: {e}");
+        }
+    }
+}

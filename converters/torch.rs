@@ -299,3 +299,27 @@ pub fn ft_s2a(pt: &Path, config: &Path) -> Result<Converted> {
     spec.source = Some(src);
     Ok(Converted { spec, weights })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ft_s2a_config_sizes_that_would_overflow_are_refused() {
+        let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/ft_s2a_small/buggy");
+        let cfg: Value = serde_json::from_str(&std::fs::read_to_string(fx.join("config.json")).unwrap()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for (pointer, value, needle) in [
+            ("/dilations/2", serde_json::json!(1u64 << 62), "dilation 4611686018427387904 of dilated block 2"),
+            ("/seq_len", serde_json::json!(0), "sequence length 0"),
+            ("/crop_bins_each_side", serde_json::json!(u64::MAX), "crop_bins_each_side"),
+        ] {
+            let mut c = cfg.clone();
+            *c.pointer_mut(pointer).unwrap() = value;
+            let path = dir.path().join("config.json");
+            std::fs::write(&path, c.to_string()).unwrap();
+            let e = ft_s2a(&fx.join("state_dict.pt"), &path).unwrap_err().to_string();
+            assert!(e.contains("config.json") && e.contains(needle), "{pointer}: {e}");
+        }
+    }
+}

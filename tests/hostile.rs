@@ -398,3 +398,65 @@ fn leftovers_are_cleaned_and_failed_merges_change_nothing() {
     clean_failure(&["merge", p(&a), p(&c)], &["chunk", "nothing was changed"]);
     assert_eq!(entries(&a.join(".s2f-parts")), before);
 }
+
+// 10. Outputs do not depend on the batch size or the chunking of a genome-wide run.
+#[test]
+fn outputs_do_not_depend_on_batch_or_chunk_size() {
+    use s2f::engine::{create, Device, Predictor};
+    let pkg = s2f::model::Package::open(demo_model()).unwrap();
+    let genome = common::naive_fasta(&fixture("genome/hg38_chr1_1mb.fa.gz"));
+    let chr1 = &genome["chr1"];
+    let n = 11;
+    let mut x = ndarray::Array3::<f32>::zeros((n, 401, 4));
+    for i in 0..n {
+        for (j, b) in chr1[300_000 + i * 5_000..][..401].iter().enumerate() {
+            if let Some(c) = b"ACGT".iter().position(|&c| c == b.to_ascii_uppercase()) {
+                x[[i, j, c]] = 1.0;
+            }
+        }
+    }
+    for kind in common::engines() {
+        let run = |batch: usize| {
+            let mut pred = Predictor::new(&pkg, create(kind, Device::Cpu, &pkg.onnx).unwrap(), 0, batch).unwrap();
+            pred.predict(x.view()).unwrap()
+        };
+        let want = run(n);
+        for batch in [1, 2, 3, 5] {
+            let got = run(batch);
+            let differ = got.iter().zip(&want).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+            assert_eq!(differ, 0, "{kind:?}: batch {batch} changes {differ} values");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = demo_model();
+    let fa = fixture("genome/test.fa");
+    let outs: Vec<PathBuf> = ["1", "3", "1000"]
+        .iter()
+        .map(|chunk| {
+            let out = dir.path().join(format!("c{chunk}"));
+            ok(&[
+                "predict",
+                p(&model),
+                "--genome",
+                p(&fa),
+                "--stride",
+                "50",
+                "--tracks",
+                "0,9",
+                "--chunk-windows",
+                chunk,
+                "--batch",
+                "4",
+                "--out",
+                p(&out),
+            ]);
+            out
+        })
+        .collect();
+    for f in ["t0000.bw", "t0009.bw"] {
+        let want = std::fs::read(outs[2].join(f)).unwrap();
+        for o in &outs[..2] {
+            assert_eq!(std::fs::read(o.join(f)).unwrap(), want, "{f}: {} differs", o.display());
+        }
+    }
+}

@@ -160,7 +160,7 @@ fn cli_writes_tables_meme_and_per_sequence_differences() {
     let mut k = Knockout::new(&shipped(), engines()[0], Device::Cpu, opts(false)).unwrap();
     let e = stats::effect(&k.run(x.view()).unwrap().delta);
     let row1: Vec<f64> = lines[1].split('\t').skip(1).map(|v| v.parse().unwrap()).collect();
-    assert!((row1[0] - e[(0, 0)]).abs() <= 1e-6 * e[(0, 0)].abs().max(1e-3));
+    assert!((row1[0] - e[(0, 0)]).abs() <= 1e-6 * e[(0, 0)].abs().max(1e-3), "{} vs {}", row1[0], e[(0, 0)]);
     assert!((row1[1] - e[(0, 7)]).abs() <= 1e-6 * e[(0, 7)].abs().max(1e-3));
     // kernels.meme re-reads: 256 motifs of width 15, columns summing to 1.
     let motifs = s2f::motifs::meme::read_meme(&out.join("kernels.meme")).unwrap();

@@ -105,6 +105,9 @@ impl Predictor {
     /// the input is passed as it is and outputs of rank 2 become `(N, 1, tracks)`.
     pub fn predict(&mut self, x: ArrayView3<f32>) -> Result<Array3<f32>> {
         let n = x.shape()[0];
+        if n == 0 {
+            return Err(Error::InvalidArgument("no sequences to predict (the input holds 0)".into()));
+        }
         let mut parts = Vec::new();
         let mut start = 0;
         while start < n {

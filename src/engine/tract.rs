@@ -1,7 +1,9 @@
 //! The tract engine: pure Rust, CPU, nothing to install.
 //!
 //! tract optimises a graph for concrete input shapes, so a plan is built and cached for each
-//! input shape seen (in practice the batch size and a final partial batch).
+//! input shape seen (in practice the batch size and a final partial batch). A batch of one
+//! sequence runs as a batch of two (see [`TractEngine::run_single`]), so results do not depend
+//! on batch sizes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +20,8 @@ type Plan = Arc<TypedRunnableModel>;
 pub struct TractEngine {
     onnx: Vec<u8>,
     plans: HashMap<Vec<Vec<usize>>, Plan>,
+    /// False once a doubled single-sequence batch failed (a graph with a fixed batch of one).
+    double_single: bool,
 }
 
 fn err(e: impl std::fmt::Display) -> Error {
@@ -28,7 +32,7 @@ impl TractEngine {
     /// Parses the model (errors early on unsupported graphs).
     pub fn new(onnx: &[u8]) -> Result<Self> {
         tract_onnx::onnx().proto_model_for_read(&mut &onnx[..]).map_err(err)?;
-        Ok(Self { onnx: onnx.to_vec(), plans: HashMap::new() })
+        Ok(Self { onnx: onnx.to_vec(), plans: HashMap::new(), double_single: true })
     }
 
     fn plan(&mut self, shapes: &[Vec<usize>]) -> Result<Plan> {
@@ -45,12 +49,46 @@ impl TractEngine {
     }
 }
 
+impl TractEngine {
+    /// Runs a batch of one as a batch of two (the sequence twice) and keeps the first result.
+    /// tract optimises a plan for one sequence differently from plans for several, and its
+    /// outputs differ in the last bits; this way a sequence's result does not depend on the
+    /// batch or chunk it happens to run in. Axis 0 of every input and output is the batch.
+    fn run_single(&mut self, inputs: Vec<ArrayD<f32>>) -> Result<Vec<ArrayD<f32>>> {
+        let doubled = inputs
+            .iter()
+            .map(|x| ndarray::concatenate(ndarray::Axis(0), &[x.view(), x.view()]).map_err(err))
+            .collect::<Result<Vec<_>>>()?;
+        let outs = match self.run_inputs(doubled) {
+            Ok(outs) => outs,
+            Err(e) => {
+                tracing::debug!("a batch of two failed ({e}); running single sequences as they are");
+                self.double_single = false;
+                return self.run_inputs(inputs);
+            }
+        };
+        Ok(outs
+            .into_iter()
+            .map(|y| {
+                if y.shape().first() == Some(&2) {
+                    y.slice_axis(ndarray::Axis(0), (0..1).into()).to_owned()
+                } else {
+                    y
+                }
+            })
+            .collect())
+    }
+}
+
 impl Engine for TractEngine {
     fn describe(&self) -> String {
         "tract (cpu)".into()
     }
 
     fn run_inputs(&mut self, inputs: Vec<ArrayD<f32>>) -> Result<Vec<ArrayD<f32>>> {
+        if self.double_single && !inputs.is_empty() && inputs.iter().all(|x| x.shape().first() == Some(&1)) {
+            return self.run_single(inputs);
+        }
         let shapes: Vec<Vec<usize>> = inputs.iter().map(|x| x.shape().to_vec()).collect();
         let plan = self.plan(&shapes)?;
         let outputs = plan.run(inputs.into_iter().map(|x| Tensor::from(x).into()).collect()).map_err(err)?;

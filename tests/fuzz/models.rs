@@ -157,7 +157,16 @@ fn mutate_onnx(rng: &mut Rand, bytes: &[u8]) -> Vec<u8> {
             2 if !g.node.is_empty() => {
                 let i = rng.random_range(0..g.node.len());
                 if let Some(a) = g.node[i].attribute.iter_mut().next() {
-                    if a.ints.is_empty() || rng.random_bool(0.3) {
+                    if a.name == "perm" {
+                        // KNOWN BUG (tract, reached through the engine): a Transpose `perm`
+                        // entry near 2^31 makes tract_core::ops::change_axes::perm_to_ops
+                        // allocate ~2 GiB and abort (found by this target, seed 777 case 11047,
+                        // with 25,000 cases). Kept small here so long runs can finish.
+                        if !a.ints.is_empty() {
+                            let k = rng.random_range(0..a.ints.len());
+                            a.ints[k] = rng.random_range(-4..8);
+                        }
+                    } else if a.ints.is_empty() || rng.random_bool(0.3) {
                         a.i = big(rng);
                     } else {
                         let k = rng.random_range(0..a.ints.len());
@@ -455,7 +464,9 @@ fn fuzz_drg() {
 /// `model.json` make shape inference panic with "attempt to add/multiply with overflow" instead
 /// of returning a spec error: crop `left + right` (ops/crop.rs:28), weighted pooling
 /// `l + pad_left + pad_right` (ops/weighted_pool.rs:45), a convolution's receptive-field step
-/// `span × stride` after pooling (ops/conv1d.rs:123).
+/// `span × stride` after pooling (ops/conv1d.rs:123), and the weight count summed over layers
+/// with `filters` near 2^62 (an inlined `sum`, found with basenji2_human.json's filters set to
+/// 2^62).
 #[test]
 #[ignore = "known bug in src/model/ops: huge sizes in model.json overflow during analysis"]
 fn known_spec_length_overflow() {
@@ -464,6 +475,7 @@ fn known_spec_length_overflow() {
         r#"[{"op":"crop","left":18446744073709551615,"right":1}]"#,
         r#"[{"op":"weighted_pool","size":2,"pad_left":18446744073709551615,"pad_right":1}]"#,
         r#"[{"op":"max_pool","size":2},{"op":"conv1d","filters":2,"kernel":3,"dilation":4611686018427387904}]"#,
+        r#"[{"op":"conv1d","filters":4611686018427387904,"kernel":3},{"op":"conv1d","filters":4611686018427387904,"kernel":3}]"#,
     ];
     let mut panics = Vec::new();
     for trunk in trunks {
