@@ -31,7 +31,8 @@ fn err(e: impl std::fmt::Display) -> Error {
 impl TractEngine {
     /// Parses the model (errors early on unsupported graphs).
     pub fn new(onnx: &[u8]) -> Result<Self> {
-        tract_onnx::onnx().proto_model_for_read(&mut &onnx[..]).map_err(err)?;
+        let proto = guarded(|| tract_onnx::onnx().proto_model_for_read(&mut &onnx[..]))?.map_err(err)?;
+        check_transposes(&proto)?;
         Ok(Self { onnx: onnx.to_vec(), plans: HashMap::new(), double_single: true })
     }
 
@@ -39,11 +40,15 @@ impl TractEngine {
         if let Some(p) = self.plans.get(shapes) {
             return Ok(p.clone());
         }
-        let mut model = tract_onnx::onnx().model_for_read(&mut &self.onnx[..]).map_err(err)?;
-        for (i, shape) in shapes.iter().enumerate() {
-            model = model.with_input_fact(i, f32::fact(shape).into()).map_err(err)?;
-        }
-        let model = model.into_optimized().and_then(|m| m.into_runnable()).map_err(err)?;
+        let onnx = &self.onnx;
+        let model = guarded(|| -> TractResult<Plan> {
+            let mut model = tract_onnx::onnx().model_for_read(&mut &onnx[..])?;
+            for (i, shape) in shapes.iter().enumerate() {
+                model = model.with_input_fact(i, f32::fact(shape).into())?;
+            }
+            model.into_optimized()?.into_runnable()
+        })?
+        .map_err(err)?;
         self.plans.insert(shapes.to_vec(), model.clone());
         Ok(model)
     }
@@ -91,7 +96,56 @@ impl Engine for TractEngine {
         }
         let shapes: Vec<Vec<usize>> = inputs.iter().map(|x| x.shape().to_vec()).collect();
         let plan = self.plan(&shapes)?;
-        let outputs = plan.run(inputs.into_iter().map(|x| Tensor::from(x).into()).collect()).map_err(err)?;
+        let outputs =
+            guarded(|| plan.run(inputs.into_iter().map(|x| Tensor::from(x).into()).collect()))?.map_err(err)?;
         outputs.iter().map(|o| o.to_plain_array_view::<f32>().map(|v| v.to_owned()).map_err(err)).collect()
     }
+}
+
+/// Checks every Transpose's `perm` before tract sees it: a permutation of `0..len`. tract trusts
+/// it and allocates by its values (a perm of 2^31 aborts the process).
+fn check_transposes(proto: &tract_onnx::pb::ModelProto) -> Result<()> {
+    let Some(graph) = &proto.graph else { return Ok(()) };
+    for node in graph.node.iter().filter(|n| n.op_type == "Transpose") {
+        for a in node.attribute.iter().filter(|a| a.name == "perm") {
+            let n = a.ints.len() as i64;
+            let mut seen = vec![false; a.ints.len()];
+            for &p in &a.ints {
+                if !(0..n).contains(&p) || std::mem::replace(&mut seen[p as usize], true) {
+                    return Err(err(format!("Transpose node {:?}: perm {:?} is not a permutation", node.name, a.ints)));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+thread_local! {
+    /// Set while [`guarded`] runs, so the panic hook stays quiet for panics it turns into errors.
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, turning a panic inside tract (malformed graphs reach assertions in tract's parser
+/// and optimiser) into an engine error instead of a crash.
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !GUARDED.with(|g| g.get()) {
+                previous(info)
+            }
+        }));
+    });
+    let was = GUARDED.with(|g| g.replace(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(was));
+    r.map_err(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown failure".into());
+        err(format!("the graph cannot be run (tract failed on it: {what})"))
+    })
 }

@@ -276,7 +276,7 @@ impl Fasta {
         let (len, offset, lb, lw) = (r.length(), r.position(), r.line_base_count().get(), r.line_width().get());
         let path = self.path.clone();
         let stale = |message: String| Error::StaleIndex { path: path.clone(), message };
-        if !(lb + 1..=lb + 2).contains(&lw) {
+        if !matches!(lw.checked_sub(lb), Some(1 | 2)) {
             return Err(stale(format!(
                 "{name}: line width {lw} is not bases per line {lb} plus a line end of 1 or 2 bytes"
             )));

@@ -154,6 +154,29 @@ pub const MAX_TENSOR_VALUES: u64 = 1 << 31;
 /// Longest input a spec may declare (2^28 bp, longer than any human chromosome).
 pub const MAX_INPUT_LENGTH: u64 = 1 << 28;
 
+/// Largest integer a layer field (filters, kernel, dilation, pool size, crop, padding, units)
+/// may hold: 2^24, far beyond any real model, small enough that no shape arithmetic overflows.
+pub const MAX_LAYER_FIELD: u64 = 1 << 24;
+
+/// Fails when a top-level integer field of `layer` exceeds [`MAX_LAYER_FIELD`] (nested blocks
+/// are checked when they are walked).
+fn check_sizes(layer: &Layer, path: &str) -> Result<()> {
+    let value = serde_json::to_value(layer).map_err(|e| Error::Spec(format!("{path}: {e}")))?;
+    let Some(fields) = value.as_object() else { return Ok(()) };
+    for (key, v) in fields {
+        let too_big = match v {
+            serde_json::Value::Number(n) => {
+                n.as_u64().map_or(n.as_f64().is_some_and(|f| f.abs() > MAX_LAYER_FIELD as f64), |u| u > MAX_LAYER_FIELD)
+            }
+            _ => false,
+        };
+        if too_big {
+            return Err(Error::Spec(format!("{path}: {key} = {v} is larger than {MAX_LAYER_FIELD}")));
+        }
+    }
+    Ok(())
+}
+
 /// Multiply-accumulates of a layer, the product of `dims`, saturating instead of overflowing.
 pub fn macs(dims: &[usize]) -> u64 {
     dims.iter().fold(1u64, |a, &d| a.saturating_mul(d as u64))
@@ -195,6 +218,7 @@ impl Walker {
                 params: 0,
                 macs: 0,
             });
+            check_sizes(layer, &lpath)?;
             let inf = with_op!(layer, op => op.infer(self, &lpath, s, g))?;
             self.rows[row] = LayerRow {
                 depth: self.depth,

@@ -47,7 +47,11 @@ pub fn signature(bytes: &[u8], path: &std::path::Path) -> Result<OnnxSignature> 
             _ => vec![],
         }
     };
-    let params = graph.initializer.iter().map(|t| t.dims.iter().product::<i64>().max(0) as u64).sum();
+    let params = graph
+        .initializer
+        .iter()
+        .map(|t| t.dims.iter().fold(1u64, |a, &d| a.saturating_mul(d.max(0) as u64)))
+        .fold(0u64, u64::saturating_add);
     Ok(OnnxSignature {
         inputs: graph
             .input
