@@ -322,14 +322,17 @@ fn huge_sizes_are_refused_before_allocating() {
     );
     assert_eq!(entries(dir.path()), ["r.bed"]);
     let spec = dir.path().join("spec.json");
-    for (length, filters, needle) in
-        [(100u64, 1_000_000_000_000u64, "trunk.0.weight"), (1_000_000_000_000, 4, "input length")]
-    {
+    let cases = [
+        (100u64, 1_000_000_000_000u64, 3, "filters = 1000000000000"),
+        (1_000_000_000_000, 4, 3, "input length"),
+        (1 << 25, 1 << 24, 1024, "trunk.0.weight"),
+    ];
+    for (length, filters, kernel, needle) in cases {
         std::fs::write(
             &spec,
             format!(
                 r#"{{"format":"s2f-model","version":1,"name":"z","input":{{"length":{length}}},
-                "trunk":[{{"op":"conv1d","filters":{filters},"kernel":3}}],
+                "trunk":[{{"op":"conv1d","filters":{filters},"kernel":{kernel}}}],
                 "heads":[{{"name":"h","layers":[]}}]}}"#
             ),
         )

@@ -137,5 +137,11 @@ mod tests {
         assert_eq!(Interval::new("c", 10, 21).unwrap().midpoint(), 15);
         assert_eq!(Interval::new("c", -11, -1).unwrap().midpoint(), -6);
         assert!(Interval::new("c", 10, 9).is_err());
+        // Extremes neither wrap nor overflow.
+        let huge = Interval::new("c", i64::MIN, i64::MAX).unwrap();
+        assert_eq!(huge.len(), u64::MAX);
+        assert_eq!(huge.midpoint(), -1);
+        let w = Interval::centred("c", i64::MAX, u64::MAX);
+        assert!(w.start() <= w.end());
     }
 }

@@ -431,23 +431,20 @@ fn fuzz_gtf_mutated() {
     });
 }
 
-// ---------------------------------------------------------------- known bugs (not fixed here)
+// ---------------------------------------------------------------- regressions
 
-/// KNOWN BUG in `src/genome/fasta.rs` (owned elsewhere; found by `fuzz_fasta_mutated` and
-/// `fuzz_fasta_structured`): a `.fai` whose bases-per-line column is near `u64::MAX` makes the
-/// index check compute `lb + 2` and panic with "attempt to add with overflow" (fasta.rs, in
-/// `Fasta::check_record`, at the `(lb + 1..=lb + 2).contains(&lw)` test) instead of reporting a
-/// stale index. Run with `cargo test --test fuzz -- --ignored` once it is fixed.
+/// Guards the `.fai` check in `src/genome/fasta.rs` (found by `fuzz_fasta_mutated` and
+/// `fuzz_fasta_structured`): a bases-per-line column near `u64::MAX` once made the line-width
+/// test compute `lb + 2` and panic with "attempt to add with overflow". It must be reported as a
+/// stale index naming the line width and the bases per line.
 #[test]
-#[ignore = "known bug in src/genome/fasta.rs: .fai line-base count near u64::MAX overflows"]
-fn known_fai_line_width_overflow() {
+fn fai_line_width_overflow_is_a_stale_index() {
     let dir = tempfile::tempdir().unwrap();
     let fa = put(dir.path(), "t.fa", b">a\nACGT\n");
     put(dir.path(), "t.fa.fai", b"a\t4\t3\t18446744073709551615\t5\n");
-    let result = std::panic::catch_unwind(|| {
-        let mut f = Fasta::open(&fa)?;
-        f.fetch(&Interval::new("a", 0, 4).unwrap())
-    });
-    assert!(result.is_ok(), "Fasta::open/fetch panicked on a .fai with a huge line-base count");
-    assert!(result.unwrap().is_err(), "the bad .fai should be reported as an error");
+    let result = Fasta::open(&fa).and_then(|mut f| f.fetch(&Interval::new("a", 0, 4).unwrap()));
+    let e = result.expect_err("a .fai with a huge bases-per-line count must be rejected");
+    assert!(matches!(e, s2f::Error::StaleIndex { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains("line width 5") && msg.contains("18446744073709551615"), "{msg}");
 }
