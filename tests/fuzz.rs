@@ -144,27 +144,6 @@ fn install_panic_hook() {
     });
 }
 
-/// Panics in code this test may not change, each documented by an `#[ignore]`d test with a
-/// minimal reproducer (the `known_*` tests in the modules): (text matched against
-/// "<target> <panic location>", words of its message, the reproducer). A fuzz case that hits one counts as `known`, not as a
-/// failure, so the suite stays green until the owner fixes it; any other panic fails.
-pub const KNOWN: &[(&str, &str, &str)] = &[
-    ("src/genome/fasta.rs", "overflow", "genome::known_fai_line_width_overflow"),
-    ("src/model/ops/", "overflow", "models::known_spec_length_overflow"),
-    ("src/model/analysis.rs", "overflow", "models::known_spec_length_overflow"),
-    ("s2f::model::analysis", "overflow", "models::known_spec_length_overflow"),
-    ("s2f::model::ops", "overflow", "models::known_spec_length_overflow"),
-    ("tract-", "", "models::known_tract_panics_on_malformed_graph"),
-    // tract's inner vectors: "index exceeds length" on a graph whose node lost an input.
-    ("package_onnx ", "index exceeds length", "models::known_tract_panics_on_malformed_graph"),
-    ("s2f::model::onnx::signature", "overflow", "models::known_onnx_signature_dims_overflow"),
-    // The same two bugs when the overflowing `sum`/`product` is inlined and has no symbol: the
-    // only code a `model_json` case runs is spec parsing and analysis; a `package_onnx` one
-    // with an ONNX-only overflow, the signature's parameter count.
-    ("model_json <unknown>", "overflow", "models::known_spec_length_overflow"),
-    ("package_onnx <unknown>", "overflow", "models::known_onnx_signature_dims_overflow"),
-];
-
 fn set_label(s: &str) {
     LABEL.with(|l| {
         let mut l = l.borrow_mut();
@@ -220,8 +199,6 @@ pub struct Tally {
     pub ok: usize,
     /// Cases the parser rejected with an error.
     pub err: usize,
-    /// Cases that hit a [`KNOWN`] panic.
-    pub known: usize,
 }
 
 /// Runs `cases` cases of target `name`. Each case gets its own seeded RNG and an empty folder to
@@ -262,34 +239,16 @@ where
                     .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_else(|| "(non-string panic payload)".into());
                 let at = PANIC_AT.with(|p| p.borrow().clone());
-                let key = format!("{name} {at}");
-                let known = KNOWN.iter().find(|(file, words, _)| key.contains(file) && what.contains(words));
                 let keep = failures_dir().join(format!("{name}-{case}"));
-                if known.is_none() || tally.known == 0 {
-                    copy_dir(&dir, &keep);
-                }
-                match known {
-                    Some((_, _, repro)) => {
-                        if tally.known == 0 {
-                            println!(
-                                "fuzz {name} case {case}: known bug at {at}: {what} (see {repro}; input in {})",
-                                keep.display()
-                            );
-                        }
-                        tally.known += 1;
-                    }
-                    None => panic!("{label} PANICKED at {at}: {what}\ninput files kept in {}", keep.display()),
-                }
+                copy_dir(&dir, &keep);
+                panic!("{label} PANICKED at {at}: {what}\ninput files kept in {}", keep.display());
             }
         }
         tally.cases += 1;
         let _ = std::fs::remove_dir_all(&dir);
     }
     set_label("");
-    println!(
-        "fuzz {name}: {} cases, {} accepted, {} rejected, {} known bugs",
-        tally.cases, tally.ok, tally.err, tally.known
-    );
+    println!("fuzz {name}: {} cases, {} accepted, {} rejected", tally.cases, tally.ok, tally.err);
     tally
 }
 

@@ -111,13 +111,6 @@ pub struct Args {
     out: PathBuf,
 }
 
-fn parse_range(flag: &str, s: &str) -> Result<std::ops::Range<usize>> {
-    let (a, b) = s.split_once(':').with_context(|| format!("{flag} {s:?}: expected a:b"))?;
-    let a = a.trim().parse::<usize>().with_context(|| format!("{flag} {s:?}: {a:?} is not an index"))?;
-    let b = b.trim().parse::<usize>().with_context(|| format!("{flag} {s:?}: {b:?} is not an index"))?;
-    Ok(a..b)
-}
-
 /// Runs `s2f attribute`.
 pub fn run(args: Args) -> Result<()> {
     let pkg = Package::open(&args.model)?;
@@ -133,7 +126,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let n_bins = spec.analyze()?.heads[head].1.bins as usize;
     let bins = match (&args.bins, args.center) {
-        (Some(b), _) => Some(parse_range("--bins", b)?),
+        (Some(b), _) => Some(super::parse_range("--bins", b)?),
         (None, Some(c)) => {
             if c == 0 || c > n_bins {
                 bail!("--center {c}: the head has {n_bins} bins");
@@ -152,7 +145,7 @@ pub fn run(args: Args) -> Result<()> {
     if method != Method::DeepLift && (args.references.is_some() || args.hypothetical) {
         bail!("--references and --hypothetical are DeepLIFT options (--method deeplift)");
     }
-    let span = args.span.as_deref().map(|s| parse_range("--span", s)).transpose()?;
+    let span = args.span.as_deref().map(|s| super::parse_range("--span", s)).transpose()?;
     let combine = match args.combine {
         CombineArg::PerTrack => Combine::PerTrack,
         CombineArg::Mean => Combine::Mean,

@@ -18,6 +18,7 @@ mod run;
 mod seqlets;
 mod train;
 mod tss;
+mod variants;
 
 /// s2f — a fast engine for genomic sequence-to-function models.
 #[derive(Parser)]
@@ -57,6 +58,8 @@ enum Command {
     Seqlets(seqlets::Args),
     /// Motif files and Tomtom-style comparison with a motif database (`motifs compare`).
     Motifs(motifs::Args),
+    /// Variant effect scores (SAD, logSAD, D2, JS, …) for the records of a VCF, with REF checks.
+    Variants(variants::Args),
     /// Combine the outputs of `predict --shard` runs into the files an unsharded run writes.
     Merge(predict::MergeArgs),
     /// Import a Keras .h5 (Basenji2), PyTorch (FT_S2A) or DRG checkpoint into a model package.
@@ -134,6 +137,7 @@ pub fn main() -> ExitCode {
         Command::Convert(a) => convert::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Merge(a) => predict::run_merge(a),
+        Command::Variants(a) => variants::run(a),
         Command::Train(a) => train::run(*a),
     };
     match result {
@@ -277,6 +281,18 @@ pub(crate) fn read_regions(
     }
     let names = windows.iter().map(|w| w.name.clone()).collect();
     Ok((x, names))
+}
+
+/// Parses `a:b` (0-based, end exclusive) for the option `flag`.
+pub(crate) fn parse_range(flag: &str, s: &str) -> anyhow::Result<std::ops::Range<usize>> {
+    use anyhow::Context;
+    let (a, b) = s.split_once(':').with_context(|| format!("{flag} {s:?}: expected a:b"))?;
+    let a = a.trim().parse::<usize>().with_context(|| format!("{flag} {s:?}: {a:?} is not an index"))?;
+    let b = b.trim().parse::<usize>().with_context(|| format!("{flag} {s:?}: {b:?} is not an index"))?;
+    if a >= b {
+        anyhow::bail!("{flag} {s:?}: the range is empty");
+    }
+    Ok(a..b)
 }
 
 pub(crate) fn split_list(s: &str) -> Vec<String> {

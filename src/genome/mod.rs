@@ -10,6 +10,7 @@ pub mod folds;
 pub mod gtf;
 pub mod onehot;
 pub mod shuffle;
+pub mod vcf;
 pub mod windows;
 
 pub use coords::Interval;

@@ -40,6 +40,88 @@ fn open_writer(path: &Path, schema: &str) -> Result<(AtomicFile, SerializedFileW
     Ok((out, writer))
 }
 
+/// One column of a [`write_table`] table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Column {
+    /// UTF-8 strings.
+    Utf8(String, Vec<String>),
+    /// 64-bit integers.
+    Int64(String, Vec<i64>),
+    /// Booleans.
+    Bool(String, Vec<bool>),
+    /// 64-bit floats.
+    Float64(String, Vec<f64>),
+}
+
+impl Column {
+    fn len(&self) -> usize {
+        match self {
+            Column::Utf8(_, v) => v.len(),
+            Column::Int64(_, v) => v.len(),
+            Column::Bool(_, v) => v.len(),
+            Column::Float64(_, v) => v.len(),
+        }
+    }
+}
+
+/// Writes a table (columns of equal length) as one row group, column names kept exactly as
+/// given (e.g. `SAD:CNhs11760`). Atomic.
+pub fn write_table(path: &Path, columns: &[Column]) -> Result<()> {
+    use parquet::basic::{ConvertedType, Repetition, Type as Physical};
+    use parquet::schema::types::Type;
+    let perr = perr_at(path);
+    let n = columns.first().map(Column::len).unwrap_or(0);
+    if columns.iter().any(|c| c.len() != n) {
+        return Err(Error::InvalidArgument("table columns of different lengths".into()));
+    }
+    let fields = columns
+        .iter()
+        .map(|c| {
+            let (name, physical, converted) = match c {
+                Column::Utf8(n, _) => (n, Physical::BYTE_ARRAY, ConvertedType::UTF8),
+                Column::Int64(n, _) => (n, Physical::INT64, ConvertedType::NONE),
+                Column::Bool(n, _) => (n, Physical::BOOLEAN, ConvertedType::NONE),
+                Column::Float64(n, _) => (n, Physical::DOUBLE, ConvertedType::NONE),
+            };
+            Type::primitive_type_builder(name, physical)
+                .with_repetition(Repetition::REQUIRED)
+                .with_converted_type(converted)
+                .build()
+                .map(Arc::new)
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(perr)?;
+    let schema = Arc::new(Type::group_type_builder("table").with_fields(fields).build().map_err(perr)?);
+    let props = Arc::new(WriterProperties::builder().set_compression(Compression::SNAPPY).build());
+    let mut out = AtomicFile::create(path)?;
+    let file = out.file().try_clone().map_err(|e| Error::io(path, e))?;
+    let mut writer = SerializedFileWriter::new(file, schema, props).map_err(perr)?;
+    let mut rg = writer.next_row_group().map_err(perr)?;
+    let mut k = 0usize;
+    while let Some(mut c) = rg.next_column().map_err(perr)? {
+        match &columns[k] {
+            Column::Utf8(_, v) => {
+                let v: Vec<ByteArray> = v.iter().map(|s| ByteArray::from(s.as_str())).collect();
+                c.typed::<ByteArrayType>().write_batch(&v, None, None).map_err(perr)?;
+            }
+            Column::Int64(_, v) => {
+                c.typed::<Int64Type>().write_batch(v, None, None).map_err(perr)?;
+            }
+            Column::Bool(_, v) => {
+                c.typed::<parquet::data_type::BoolType>().write_batch(v, None, None).map_err(perr)?;
+            }
+            Column::Float64(_, v) => {
+                c.typed::<parquet::data_type::DoubleType>().write_batch(v, None, None).map_err(perr)?;
+            }
+        }
+        c.close().map_err(perr)?;
+        k += 1;
+    }
+    rg.close().map_err(perr)?;
+    writer.close().map_err(perr)?;
+    out.commit()
+}
+
 /// Writes `rows` to `path` atomically; `tracks` names the value columns.
 pub fn write_parquet<I: Iterator<Item = Result<Row>>>(path: &Path, tracks: &[String], rows: I) -> Result<()> {
     let perr = perr_at(path);

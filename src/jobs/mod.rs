@@ -6,3 +6,4 @@ pub mod onehot;
 pub mod predict;
 pub mod seqlets;
 pub mod tiling;
+pub mod variants;

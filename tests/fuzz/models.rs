@@ -157,20 +157,13 @@ fn mutate_onnx(rng: &mut Rand, bytes: &[u8]) -> Vec<u8> {
             2 if !g.node.is_empty() => {
                 let i = rng.random_range(0..g.node.len());
                 if let Some(a) = g.node[i].attribute.iter_mut().next() {
-                    if a.name == "perm" {
-                        // KNOWN BUG (tract, reached through the engine): a Transpose `perm`
-                        // entry near 2^31 makes tract_core::ops::change_axes::perm_to_ops
-                        // allocate ~2 GiB and abort (found by this target, seed 777 case 11047,
-                        // with 25,000 cases). Kept small here so long runs can finish.
-                        if !a.ints.is_empty() {
-                            let k = rng.random_range(0..a.ints.len());
-                            a.ints[k] = rng.random_range(-4..8);
-                        }
-                    } else if a.ints.is_empty() || rng.random_bool(0.3) {
+                    // Any value, Transpose `perm` included: the engine refuses a perm that is
+                    // not a permutation before tract sees it.
+                    if a.ints.is_empty() || rng.random_bool(0.3) {
                         a.i = big(rng);
                     } else {
                         let k = rng.random_range(0..a.ints.len());
-                        a.ints[k] = big(rng);
+                        a.ints[k] = if rng.random_bool(0.5) { rng.random_range(-4..8) } else { big(rng) };
                     }
                 }
             }
@@ -457,77 +450,114 @@ fn fuzz_drg() {
     assert!(t.ok > 0 && t.err > 0, "{t:?}");
 }
 
-// ---------------------------------------------------------------- known bugs (not fixed here)
+// ---------------------------------------------------------------- regressions
 
-/// KNOWN BUG in the spec analysis (`src/model/ops/*.rs`, owned elsewhere; found by
+/// Guards the layer-field cap in the spec analysis (`src/model/analysis.rs`; found by
 /// `fuzz_model_json`, `fuzz_drg` and `fuzz_ft_s2a_config`): layer sizes near `usize::MAX` in a
-/// `model.json` make shape inference panic with "attempt to add/multiply with overflow" instead
-/// of returning a spec error: crop `left + right` (ops/crop.rs:28), weighted pooling
-/// `l + pad_left + pad_right` (ops/weighted_pool.rs:45), a convolution's receptive-field step
-/// `span × stride` after pooling (ops/conv1d.rs:123), and the weight count summed over layers
-/// with `filters` near 2^62 (an inlined `sum`, found with basenji2_human.json's filters set to
-/// 2^62).
+/// `model.json` once made shape inference panic with "attempt to add/multiply with overflow" —
+/// crop `left + right`, weighted pooling `l + pad_left + pad_right`, a convolution's
+/// receptive-field step after pooling, and the weight count summed over layers with `filters`
+/// near 2^62. Each must be a spec error naming the field that exceeds the cap.
 #[test]
-#[ignore = "known bug in src/model/ops: huge sizes in model.json overflow during analysis"]
-fn known_spec_length_overflow() {
+fn spec_huge_layer_fields_are_rejected() {
     let head = r#"[{"name":"h","layers":[{"op":"flatten"},{"op":"linear","units":1}]}]"#;
-    let trunks = [
-        r#"[{"op":"crop","left":18446744073709551615,"right":1}]"#,
-        r#"[{"op":"weighted_pool","size":2,"pad_left":18446744073709551615,"pad_right":1}]"#,
-        r#"[{"op":"max_pool","size":2},{"op":"conv1d","filters":2,"kernel":3,"dilation":4611686018427387904}]"#,
-        r#"[{"op":"conv1d","filters":4611686018427387904,"kernel":3},{"op":"conv1d","filters":4611686018427387904,"kernel":3}]"#,
+    let cases = [
+        (r#"[{"op":"crop","left":18446744073709551615,"right":1}]"#, "left"),
+        (r#"[{"op":"weighted_pool","size":2,"pad_left":18446744073709551615,"pad_right":1}]"#, "pad_left"),
+        (
+            r#"[{"op":"max_pool","size":2},{"op":"conv1d","filters":2,"kernel":3,"dilation":4611686018427387904}]"#,
+            "dilation",
+        ),
+        (
+            r#"[{"op":"conv1d","filters":4611686018427387904,"kernel":3},{"op":"conv1d","filters":4611686018427387904,"kernel":3}]"#,
+            "filters",
+        ),
     ];
-    let mut panics = Vec::new();
-    for trunk in trunks {
+    for (trunk, field) in cases {
         let json = format!(
             r#"{{"format":"s2f-model","version":1,"name":"z","input":{{"length":20}},"trunk":{trunk},"heads":{head}}}"#
         );
-        if std::panic::catch_unwind(|| ModelSpec::from_json(&json).map(|_| ())).is_err() {
-            panics.push(trunk);
-        }
+        let e = ModelSpec::from_json(&json).map(|_| ()).expect_err(trunk);
+        assert!(matches!(e, s2f::Error::Spec(_)), "{trunk}: {e:?}");
+        let msg = e.to_string();
+        assert!(msg.contains(field) && msg.contains("larger than"), "{trunk}: {msg}");
     }
-    assert!(panics.is_empty(), "ModelSpec::from_json panicked on: {panics:#?}");
 }
 
-/// KNOWN BUG in the tract engine path (`src/engine/tract.rs` → tract-hir 0.23.9, owned
-/// elsewhere; found by `fuzz_package_and_onnx`): an ONNX node with fewer inputs than its
-/// operator needs makes tract's shape inference index an empty slice and panic ("index out of
-/// bounds: the len is 0 but the index is 0", tract-hir ops/array/permute_axes.rs:48) instead of
-/// returning an error. The engine could run tract's planning under `catch_unwind`.
-#[test]
-#[ignore = "known bug: tract panics on an ONNX node without inputs; the engine does not catch it"]
-fn known_tract_panics_on_malformed_graph() {
+/// Writes the DRG ONNX fixture, decoded and changed by `edit`, with its geometry sidecar, and
+/// runs it through the tract engine: open, create, plan and predict one sequence.
+fn run_edited_drg_onnx(edit: impl FnOnce(&mut tract_onnx::pb::ModelProto)) -> s2f::Result<()> {
     let bytes = fixture_bytes("models/drg_calderon_shallow/model.onnx");
     let mut m = tract_onnx::pb::ModelProto::decode(&bytes[..]).unwrap();
-    let g = m.graph.as_mut().unwrap();
-    let t = g.node.iter_mut().find(|n| n.op_type == "Transpose").expect("a Transpose node");
-    t.input.clear();
+    edit(&mut m);
     let dir = tempfile::tempdir().unwrap();
     put(dir.path(), "model.json", &fixture_bytes("models/drg_calderon_shallow/model.json"));
     let onnx = put(dir.path(), "model.onnx", &m.encode_to_vec());
-    let result = std::panic::catch_unwind(|| -> s2f::Result<()> {
-        let pkg = Package::open(&onnx)?;
-        let engine = s2f::engine::create(s2f::engine::EngineKind::Tract, s2f::engine::Device::Cpu, &pkg.onnx)?;
-        let mut p = s2f::engine::Predictor::new(&pkg, engine, 0, 1)?;
-        p.predict(ndarray::Array3::<f32>::zeros((1, 401, 4)).view()).map(|_| ())
-    });
-    assert!(result.is_ok(), "the tract engine panicked on an ONNX node without inputs");
+    let pkg = Package::open(&onnx)?;
+    let engine = s2f::engine::create(s2f::engine::EngineKind::Tract, s2f::engine::Device::Cpu, &pkg.onnx)?;
+    let mut p = s2f::engine::Predictor::new(&pkg, engine, 0, 1)?;
+    p.predict(ndarray::Array3::<f32>::zeros((1, 401, 4)).view()).map(|_| ())
 }
 
-/// KNOWN BUG in `src/model/onnx/signature.rs` (owned elsewhere; found by
-/// `fuzz_package_and_onnx`): the parameter count multiplies each initializer's dims with
-/// `product::<i64>()`, which panics ("attempt to multiply with overflow") on dims such as
-/// `[2^62, 4]` in a corrupt or hostile `model.onnx`, instead of rejecting the file.
+/// Guards the panic guard in `src/engine/tract.rs` (found by `fuzz_package_and_onnx`): an ONNX
+/// node with fewer inputs than its operator needs makes tract's shape inference index an empty
+/// slice and panic ("index out of bounds: the len is 0 but the index is 0", tract-hir
+/// ops/array/permute_axes.rs). The engine must turn that into an engine error.
 #[test]
-#[ignore = "known bug in src/model/onnx/signature.rs: huge initializer dims overflow"]
-fn known_onnx_signature_dims_overflow() {
-    let bytes = fixture_bytes("models/drg_calderon_shallow/model.onnx");
-    let mut m = tract_onnx::pb::ModelProto::decode(&bytes[..]).unwrap();
-    let init = m.graph.as_mut().unwrap().initializer.iter_mut().find(|t| t.dims.len() >= 2).expect("a 2-D initializer");
-    init.dims[0] = 1 << 62;
-    init.dims[1] = 4;
-    let dir = tempfile::tempdir().unwrap();
-    let onnx = put(dir.path(), "bare.onnx", &m.encode_to_vec());
-    let result = std::panic::catch_unwind(|| Package::open(&onnx).map(|_| ()));
-    assert!(result.is_ok(), "Package::open panicked on an ONNX initializer with dims [2^62, 4]");
+fn tract_malformed_graph_is_an_engine_error() {
+    let e = run_edited_drg_onnx(|m| {
+        let g = m.graph.as_mut().unwrap();
+        let t = g.node.iter_mut().find(|n| n.op_type == "Transpose").expect("a Transpose node");
+        t.input.clear();
+    })
+    .expect_err("an ONNX Transpose without inputs must be rejected");
+    assert!(matches!(e, s2f::Error::Engine { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains("tract") && msg.contains("cannot be run"), "{msg}");
+}
+
+/// Guards the Transpose check in `src/engine/tract.rs` (found by `fuzz_package_and_onnx`, seed
+/// 777 case 11047): a `perm` entry near 2^31 made tract allocate ~2 GiB in
+/// `tract_core::ops::change_axes::perm_to_ops` and abort. The engine must refuse a perm that is
+/// not a permutation before tract sees it (a regression aborts this test via the fuzz
+/// allocator's cap instead of failing it).
+#[test]
+fn tract_transpose_perm_must_be_a_permutation() {
+    for bad in [vec![0, 2, i32::MAX as i64], vec![0, 1, 3], vec![0, 0, 1], vec![-1, 0, 1], vec![i64::MIN, 0, 1]] {
+        let e = run_edited_drg_onnx(|m| {
+            let g = m.graph.as_mut().unwrap();
+            let t = g.node.iter_mut().find(|n| n.op_type == "Transpose").expect("a Transpose node");
+            let perm = t.attribute.iter_mut().find(|a| a.name == "perm").expect("a perm attribute");
+            perm.ints = bad.clone();
+        })
+        .expect_err("a Transpose perm that is not a permutation must be rejected");
+        assert!(matches!(e, s2f::Error::Engine { .. }), "{bad:?}: {e:?}");
+        let msg = e.to_string();
+        assert!(msg.contains("Transpose") && msg.contains("not a permutation"), "{bad:?}: {msg}");
+    }
+}
+
+/// Guards the parameter count in `src/model/onnx/signature.rs` (found by
+/// `fuzz_package_and_onnx`): multiplying an initializer's dims with `product::<i64>()` once
+/// panicked ("attempt to multiply with overflow") on dims such as `[2^62, 4]` in a corrupt or
+/// hostile `model.onnx`. Reading the signature now saturates the count, and running the file
+/// must be an engine error naming tract, not a crash.
+#[test]
+fn onnx_huge_initializer_dims_are_rejected() {
+    let huge = |m: &mut tract_onnx::pb::ModelProto| {
+        let g = m.graph.as_mut().unwrap();
+        let init = g.initializer.iter_mut().find(|t| t.dims.len() >= 2).expect("a 2-D initializer");
+        init.dims[0] = 1 << 62;
+        init.dims[1] = 4;
+    };
+    let mut m =
+        tract_onnx::pb::ModelProto::decode(&fixture_bytes("models/drg_calderon_shallow/model.onnx")[..]).unwrap();
+    huge(&mut m);
+    let sig = s2f::model::onnx::signature(&m.encode_to_vec(), Path::new("bare.onnx")).expect("the signature reads");
+    assert_eq!(sig.params, u64::MAX, "the parameter count saturates");
+
+    let e = run_edited_drg_onnx(huge).expect_err("an ONNX initializer with dims [2^62, 4] must be rejected");
+    assert!(matches!(e, s2f::Error::Engine { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains("tract") && msg.contains("4611686018427387904"), "{msg}");
 }
