@@ -219,3 +219,78 @@ fn alleles_are_split_checked_and_rejected_with_reasons() {
     fails(&a, &["v.vcf", "line 4", "does not match the genome"]);
     assert!(!out3.exists());
 }
+
+#[test]
+fn shards_merge_and_resume_give_identical_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let genome = fixture("genome/hg38_chr1_1mb.fa.gz");
+    let chr1 = &naive_fasta(&genome)["chr1"];
+    let mut text = String::from("##fileformat=VCFv4.2\n");
+    let mut pos = 200_000usize;
+    for i in 0..40 {
+        pos += 997;
+        let b = chr1[pos - 1].to_ascii_uppercase();
+        let alt = if b == b'A' { 'G' } else { 'A' };
+        let reference = if i == 3 {
+            if b == b'C' {
+                'G'
+            } else {
+                'C'
+            }
+        } else {
+            b as char
+        };
+        text += &format!("chr1\t{pos}\tv{i}\t{reference}\t{alt},T\n");
+    }
+    let vcf = dir.path().join("v.vcf");
+    std::fs::write(&vcf, text).unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/calderon2019_shallow");
+    let run = |out: &Path, extra: &[&str]| {
+        let mut a = vec![
+            "variants",
+            p(&model),
+            "--genome",
+            p(&genome),
+            "--vcf",
+            p(&vcf),
+            "--stats",
+            "SAD,logSAD",
+            "--tracks",
+            "0,44",
+            "--chunk-sites",
+            "7",
+            "--format",
+            "tsv,parquet",
+            "--out",
+            p(out),
+        ];
+        a.extend_from_slice(extra);
+        ok(&a);
+    };
+    let whole = dir.path().join("whole");
+    run(&whole, &[]);
+    let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+    run(&a, &["--shard", "0/3"]);
+    run(&b, &["--shard", "1/3"]);
+    run(&c, &["--shard", "2/3"]);
+    assert!(!a.join("variants.tsv").exists(), "a shard alone writes no final files");
+    ok(&["merge", p(&a), p(&b), p(&c)]);
+    // A shard's folder finished by an unsharded run with the same options (resume).
+    let resumed = dir.path().join("resumed");
+    run(&resumed, &["--shard", "1/2"]);
+    run(&resumed, &[]);
+    for f in ["variants.tsv", "variants.parquet", "rejected.tsv"] {
+        let want = std::fs::read(whole.join(f)).unwrap();
+        assert_eq!(std::fs::read(a.join(f)).unwrap(), want, "{f}: merged shards differ");
+        assert_eq!(std::fs::read(resumed.join(f)).unwrap(), want, "{f}: resumed run differs");
+    }
+    let rejected = std::fs::read_to_string(whole.join("rejected.tsv")).unwrap();
+    assert!(rejected.contains("\tv3\t") && rejected.contains("does not match the genome"), "{rejected}");
+    assert_eq!(tsv(&whole.join("variants.tsv")).len() + rejected.lines().count() - 1, 80);
+    // Other options in a folder with parts are refused.
+    let d = dir.path().join("d");
+    run(&d, &["--shard", "0/2"]);
+    let mut a2 = vec!["variants", p(&model), "--genome", p(&genome), "--vcf", p(&vcf), "--stats", "SAD"];
+    a2.extend_from_slice(&["--tracks", "0,44", "--chunk-sites", "7", "--format", "tsv,parquet", "--out", p(&d)]);
+    fails(&a2, &["other options"]);
+}

@@ -164,7 +164,12 @@ pub struct MergeArgs {
 
 /// Runs `s2f merge`.
 pub fn run_merge(args: MergeArgs) -> Result<()> {
-    let files = merge(&args.dirs)?;
+    let files = match args.dirs.first() {
+        Some(d) if s2f::jobs::variants::run::is_variants_run(d) => {
+            s2f::jobs::variants::run::merge(&args.dirs, &super::variants::assembler)?
+        }
+        _ => merge(&args.dirs)?,
+    };
     tracing::info!("merged {} folders: wrote {} files to {}", args.dirs.len(), files.len(), args.dirs[0].display());
     Ok(())
 }

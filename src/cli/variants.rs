@@ -6,10 +6,10 @@ use anyhow::{bail, Context, Result};
 use s2f::engine::ensemble::Augment;
 use s2f::engine::{create, Predictor};
 use s2f::genome::fasta::Fasta;
-use s2f::genome::vcf::VcfReader;
-use s2f::jobs::variants::output::{value_columns, write_rejected, write_scores_parquet, write_scores_tsv};
+use s2f::jobs::variants::output::value_columns;
+use s2f::jobs::variants::run::{count_sites, file_sha256, write_tables, Manifest, Outcome};
 use s2f::jobs::variants::stats::Stat;
-use s2f::jobs::variants::{score_vcf, VariantOptions};
+use s2f::jobs::variants::{Rejected, Scored, Scorer, VariantOptions};
 use s2f::model::Package;
 
 use super::{DeviceArg, EngineArg};
@@ -71,6 +71,12 @@ pub struct Args {
     /// Head to score, for models with several.
     #[arg(long)]
     head: Option<String>,
+    /// Compute only shard I of N (0-based), e.g. 0/4; combine the shard folders with `s2f merge`.
+    #[arg(long)]
+    shard: Option<String>,
+    /// VCF records per chunk, the unit of resume and sharding.
+    #[arg(long, default_value_t = 2048)]
+    chunk_sites: usize,
     /// Output folder: variants.parquet / variants.tsv and rejected.tsv.
     #[arg(long)]
     out: PathBuf,
@@ -99,8 +105,14 @@ pub fn run(args: Args) -> Result<()> {
     let augment = Augment { shifts, rc: args.rc, pad: args.shift_pad };
     let len = spec.input.length as usize;
     augment.check(len)?;
+    let shard = match &args.shard {
+        None => (0, 1),
+        Some(s) => {
+            let (i, n) = s.split_once('/').with_context(|| format!("--shard {s:?}: use I/N, e.g. 0/4"))?;
+            (i.trim().parse().context("--shard: bad I")?, n.trim().parse().context("--shard: bad N")?)
+        }
+    };
     let mut fasta = Fasta::open(&args.genome)?;
-    let mut vcf = VcfReader::open(&args.vcf)?;
     let engine = create(args.engine.into(), args.device.into(), &pkg.onnx)?;
     let mut predictor = Predictor::new(&pkg, engine, head, args.batch)?;
     let opts = VariantOptions {
@@ -113,32 +125,79 @@ pub fn run(args: Args) -> Result<()> {
         allow_swap: args.allow_swap,
         chunk_sequences: (args.batch * 16).max(64),
     };
-    tracing::info!("scoring {} on {}", args.vcf.display(), predictor.describe());
-    let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {pos} alleles scored ({per_sec}) {elapsed}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-    );
-    let (scored, rejected) =
-        score_vcf(&mut predictor, &mut fasta, &mut vcf, len, spec.input.n_value, &opts, |n| bar.inc(n as u64))?;
-    bar.finish_and_clear();
+    let scorer = Scorer::new(&fasta, len, spec.input.n_value, opts.clone())?;
     let table = &spec.heads[head].tracks;
     let ids: Vec<String> = tracks
         .iter()
         .map(|&t| table.iter().find(|r| r.index == t).map(|r| r.identifier.clone()).unwrap_or_else(|| t.to_string()))
         .collect();
-    let columns = value_columns(&opts.stats, &ids);
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    if formats.iter().any(|f| f == "parquet") {
-        write_scores_parquet(&args.out.join("variants.parquet"), &scored, &columns)?;
+    let sites = count_sites(&args.vcf)?;
+    let manifest = Manifest {
+        kind: "s2f-variants".into(),
+        model_sha256: file_sha256_bytes(&pkg.onnx),
+        genome: args.genome.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        vcf_sha256: file_sha256(&args.vcf)?,
+        sites,
+        sites_per_chunk: args.chunk_sites.max(1),
+        stats: opts.stats.iter().map(|s| s.name().to_string()).collect(),
+        columns: value_columns(&opts.stats, &ids),
+        tracks: tracks.clone(),
+        bins,
+        shifts: opts.augment.shifts.clone(),
+        rc: opts.augment.rc,
+        shift_pad: opts.augment.pad,
+        pseudo: opts.pseudo,
+        allow_swap: opts.allow_swap,
+        formats,
+    };
+    tracing::info!("scoring {sites} VCF records of {} on {}", args.vcf.display(), predictor.describe());
+    let bar = indicatif::ProgressBar::new(sites as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} sites ({per_sec}, ETA {eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let outcome = s2f::jobs::variants::run::run(
+        &scorer,
+        &mut predictor,
+        &mut fasta,
+        &args.vcf,
+        manifest,
+        shard,
+        &args.out,
+        &assembler,
+        |n| bar.inc(n as u64),
+    )?;
+    bar.finish_and_clear();
+    match outcome {
+        Outcome::Complete(files) => {
+            let rejected = std::fs::read_to_string(args.out.join("rejected.tsv"))
+                .map(|t| t.lines().count().saturating_sub(1))
+                .unwrap_or(0);
+            if rejected > 0 {
+                let n = rejected;
+                tracing::warn!("{n} alleles not scored; see {}", args.out.join("rejected.tsv").display());
+            }
+            tracing::info!("wrote {} files to {}", files.len(), args.out.display());
+        }
+        Outcome::ShardDone(present, total) => {
+            tracing::info!("shard done: {present} of {total} chunks present; run the others, then `s2f merge`")
+        }
+        Outcome::AlreadyComplete => tracing::info!("{} already holds this finished run", args.out.display()),
     }
-    if formats.iter().any(|f| f == "tsv") {
-        write_scores_tsv(&args.out.join("variants.tsv"), &scored, &columns)?;
-    }
-    write_rejected(&args.out.join("rejected.tsv"), &rejected)?;
-    if !rejected.is_empty() {
-        tracing::warn!("{} alleles not scored; see {}", rejected.len(), args.out.join("rejected.tsv").display());
-    }
-    tracing::info!("scored {} alleles into {}", scored.len(), args.out.display());
     Ok(())
+}
+
+/// Writes the final files of a complete run (see [`write_tables`]).
+pub(crate) fn assembler(
+    dir: &std::path::Path,
+    m: &Manifest,
+    scored: &[Scored],
+    rejected: &[Rejected],
+) -> s2f::error::Result<Vec<PathBuf>> {
+    write_tables(dir, m, scored, rejected)
+}
+
+fn file_sha256_bytes(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(bytes))
 }

@@ -13,6 +13,7 @@
 
 pub mod alleles;
 pub mod output;
+pub mod run;
 pub mod stats;
 
 use std::collections::HashMap;
@@ -86,7 +87,60 @@ pub struct Rejected {
     pub reason: String,
 }
 
-/// Scores every site of `vcf`; `progress` is called with the number of alleles done.
+/// Scores sites: the genome's chromosome names, the encoder and the options, checked once.
+pub struct Scorer {
+    names: HashMap<String, u64>,
+    enc: Encoder<f32>,
+    input_len: usize,
+    opts: VariantOptions,
+}
+
+impl Scorer {
+    /// A scorer for a model reading `input_len` bp with N encoded as `n_value`.
+    pub fn new(fasta: &Fasta, input_len: usize, n_value: f32, opts: VariantOptions) -> Result<Self> {
+        if opts.stats.is_empty() {
+            return Err(Error::InvalidArgument("no statistic to compute".into()));
+        }
+        opts.augment.check(input_len)?;
+        let names = fasta.chrom_sizes().into_iter().map(|c| (c.name, c.len)).collect();
+        Ok(Self { names, enc: Encoder::<f32>::new(n_value)?, input_len, opts })
+    }
+
+    /// The options.
+    pub fn options(&self) -> &VariantOptions {
+        &self.opts
+    }
+
+    /// Scores `sites` (read from `vcf_path`, named in errors), predicting at most
+    /// `chunk_sequences` sequences at a time. Scored alleles and rejections come in VCF order.
+    pub fn score(
+        &self,
+        predictor: &mut Predictor,
+        fasta: &mut Fasta,
+        sites: &[Site],
+        vcf_path: &std::path::Path,
+    ) -> Result<(Vec<Scored>, Vec<Rejected>)> {
+        let mut scored = Vec::new();
+        let mut rejected = Vec::new();
+        let mut chunk = Chunk::default();
+        for (i, site) in sites.iter().enumerate() {
+            match prepare(fasta, &self.names, site, self.input_len, &self.opts, vcf_path)? {
+                Prepared::Rejected(r) => rejected.extend(r),
+                Prepared::Site(p) => {
+                    rejected.extend(p.rejected.iter().cloned());
+                    chunk.add(p);
+                }
+            }
+            let last = i + 1 == sites.len();
+            if chunk.sequences() >= self.opts.chunk_sequences.max(1) || (last && chunk.sequences() > 0) {
+                scored.extend(std::mem::take(&mut chunk).score(predictor, &self.enc, self.input_len, &self.opts)?);
+            }
+        }
+        Ok((scored, rejected))
+    }
+}
+
+/// Scores every site of `vcf` in memory (see [`run`] for sharded, resumable runs on disk).
 pub fn score_vcf(
     predictor: &mut Predictor,
     fasta: &mut Fasta,
@@ -94,40 +148,14 @@ pub fn score_vcf(
     input_len: usize,
     n_value: f32,
     opts: &VariantOptions,
-    mut progress: impl FnMut(usize),
 ) -> Result<(Vec<Scored>, Vec<Rejected>)> {
-    if opts.stats.is_empty() {
-        return Err(Error::InvalidArgument("no statistic to compute".into()));
+    let scorer = Scorer::new(fasta, input_len, n_value, opts.clone())?;
+    let mut sites = Vec::new();
+    while let Some(s) = vcf.next_site()? {
+        sites.push(s);
     }
-    opts.augment.check(input_len)?;
-    let names: HashMap<String, u64> = fasta.chrom_sizes().into_iter().map(|c| (c.name, c.len)).collect();
-    let enc = Encoder::<f32>::new(n_value)?;
-    let mut scored = Vec::new();
-    let mut rejected = Vec::new();
-    let mut chunk = Chunk::default();
-    loop {
-        let site = vcf.next_site()?;
-        let done = site.is_none();
-        if let Some(site) = site {
-            match prepare(fasta, &names, &site, input_len, opts, vcf.path())? {
-                Prepared::Rejected(r) => rejected.extend(r),
-                Prepared::Site(p) => {
-                    rejected.extend(p.rejected.iter().cloned());
-                    chunk.add(p);
-                }
-            }
-        }
-        if chunk.sequences() >= opts.chunk_sequences.max(1) || (done && chunk.sequences() > 0) {
-            let n = chunk.alleles();
-            scored.extend(chunk.score(predictor, &enc, input_len, opts)?);
-            progress(n);
-            chunk = Chunk::default();
-        }
-        if done {
-            break;
-        }
-    }
-    Ok((scored, rejected))
+    let path = vcf.path().to_path_buf();
+    scorer.score(predictor, fasta, &sites, &path)
 }
 
 /// A site ready to predict: its reference sequence and the sequences of its scorable ALTs.
@@ -251,10 +279,6 @@ impl Chunk {
 
     fn sequences(&self) -> usize {
         self.sites.iter().map(|s| 1 + s.alts.len()).sum()
-    }
-
-    fn alleles(&self) -> usize {
-        self.sites.iter().map(|s| s.alts.len()).sum()
     }
 
     /// Predicts every sequence of the chunk in one ensemble call and computes the statistics.

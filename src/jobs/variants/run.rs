@@ -1,0 +1,365 @@
+//! `s2f variants` on disk: chunks of sites, shards, resume and merge, as `s2f predict` does.
+//!
+//! The VCF's sites are numbered in file order and grouped into chunks of `sites_per_chunk`;
+//! chunk `c` belongs to shard `c mod N`. Each finished chunk is a part file in
+//! `OUT/.s2f-parts/` (written atomically), so a killed run restarted with the same options skips
+//! finished chunks, and shard folders combine with `s2f merge`. The run's options are recorded
+//! in `OUT/.s2f-parts/variants.json`; a folder holding another run's parts is refused. When
+//! every chunk is present the outputs are assembled in a staging folder and moved into `OUT`
+//! together, then the manifest is kept as `OUT/s2f-variants.json` and the parts removed.
+//!
+//! Part files are text: `S` lines (a scored allele and its values, written with Rust's
+//! shortest round-trip float formatting, so re-reading is exact) and `R` lines (rejections).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::output::{write_rejected, write_scores_parquet, write_scores_tsv};
+use super::{Rejected, Scored, Scorer};
+use crate::engine::Predictor;
+use crate::error::{Error, Result};
+use crate::genome::fasta::Fasta;
+use crate::genome::vcf::{Site, VcfReader};
+use crate::io::atomic::write_atomic;
+
+/// Folder of part files and the manifest inside the output folder.
+pub const PARTS_DIR: &str = ".s2f-parts";
+const MANIFEST: &str = "variants.json";
+/// The manifest of a finished run, in the output folder.
+pub const DONE_FILE: &str = "s2f-variants.json";
+
+/// Everything that must agree between shards and resumed runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Always `s2f-variants`.
+    pub kind: String,
+    /// sha256 of the model's ONNX graph.
+    pub model_sha256: String,
+    /// Genome file name.
+    pub genome: String,
+    /// sha256 of the VCF file.
+    pub vcf_sha256: String,
+    /// Sites in the VCF.
+    pub sites: usize,
+    /// Sites per chunk.
+    pub sites_per_chunk: usize,
+    /// Statistic names.
+    pub stats: Vec<String>,
+    /// Value column names (`<stat>:<track>`).
+    pub columns: Vec<String>,
+    /// Track indices.
+    pub tracks: Vec<usize>,
+    /// Bins summed over.
+    pub bins: Option<(usize, usize)>,
+    /// Shifts, reverse complement and shift padding.
+    pub shifts: Vec<i64>,
+    /// Reverse complement averaging.
+    pub rc: bool,
+    /// Value of shifted-in positions.
+    pub shift_pad: f32,
+    /// Pseudocount of SAR/SADR.
+    pub pseudo: f64,
+    /// `--allow-swap`.
+    pub allow_swap: bool,
+    /// Output formats (`parquet`, `tsv`, `h5`).
+    pub formats: Vec<String>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// All outputs written (the files).
+    Complete(Vec<PathBuf>),
+    /// This shard is done; `(present, total)` chunks exist in the folder.
+    ShardDone(usize, usize),
+    /// The folder already holds the finished run.
+    AlreadyComplete,
+}
+
+/// Writes the final files of a complete run from its scored and rejected alleles into `dir`.
+pub type Assembler<'a> = dyn Fn(&Path, &Manifest, &[Scored], &[Rejected]) -> Result<Vec<PathBuf>> + 'a;
+
+/// sha256 (hex) of a file, streamed.
+pub fn file_sha256(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut h = sha2::Sha256::new();
+    std::io::copy(&mut f, &mut h).map_err(|e| Error::io(path, e))?;
+    Ok(format!("{:x}", h.finalize()))
+}
+
+/// Counts the sites of a VCF (a streaming pass that also checks every record).
+pub fn count_sites(vcf: &Path) -> Result<usize> {
+    let mut r = VcfReader::open(vcf)?;
+    let mut n = 0;
+    while r.next_site()?.is_some() {
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn part_path(out: &Path, chunk: usize) -> PathBuf {
+    out.join(PARTS_DIR).join(format!("chunk-{chunk:08}.tsv"))
+}
+
+fn read_manifest(path: &Path) -> Result<Manifest> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::malformed(path, "manifest", format!("{e}")))
+}
+
+fn write_manifest(path: &Path, m: &Manifest) -> Result<()> {
+    let json = serde_json::to_string_pretty(m).map_err(|e| Error::io(path, std::io::Error::other(format!("{e}"))))?;
+    write_atomic(path, |w| w.write_all(json.as_bytes()))
+}
+
+/// Runs (or resumes) shard `shard` of `n_shards`; assembles when every chunk is present.
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    scorer: &Scorer,
+    predictor: &mut Predictor,
+    fasta: &mut Fasta,
+    vcf: &Path,
+    manifest: Manifest,
+    (shard, n_shards): (usize, usize),
+    out: &Path,
+    assembler: &Assembler<'_>,
+    mut progress: impl FnMut(usize),
+) -> Result<Outcome> {
+    if n_shards == 0 || shard >= n_shards {
+        return Err(Error::InvalidArgument(format!(
+            "shard {shard}/{n_shards} does not exist (use I/N with 0 ≤ I < N)"
+        )));
+    }
+    if manifest.sites == 0 {
+        return Err(Error::Empty { path: vcf.into(), what: "no variant records".into() });
+    }
+    let done = out.join(DONE_FILE);
+    if done.is_file() {
+        if read_manifest(&done)? == manifest {
+            return Ok(Outcome::AlreadyComplete);
+        }
+        return Err(Error::InvalidArgument(format!(
+            "{} holds a finished run with other options; choose another --out",
+            out.display()
+        )));
+    }
+    let fresh = !out.exists();
+    std::fs::create_dir_all(out.join(PARTS_DIR)).map_err(|e| Error::io(out, e))?;
+    let result = run_in(scorer, predictor, fasta, vcf, manifest, (shard, n_shards), out, assembler, &mut progress);
+    if result.is_err() && fresh {
+        // Nothing to resume from a run that failed before its first chunk: leave no folder.
+        let parts = std::fs::read_dir(out.join(PARTS_DIR))
+            .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("chunk-")).count())
+            .unwrap_or(0);
+        if parts == 0 {
+            let _ = std::fs::remove_dir_all(out);
+        }
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_in(
+    scorer: &Scorer,
+    predictor: &mut Predictor,
+    fasta: &mut Fasta,
+    vcf: &Path,
+    manifest: Manifest,
+    (shard, n_shards): (usize, usize),
+    out: &Path,
+    assembler: &Assembler<'_>,
+    progress: &mut impl FnMut(usize),
+) -> Result<Outcome> {
+    let mpath = out.join(PARTS_DIR).join(MANIFEST);
+    if mpath.is_file() {
+        if read_manifest(&mpath)? != manifest {
+            return Err(Error::InvalidArgument(format!(
+                "{} holds an unfinished run with other options; resume it with the same options or choose another --out",
+                out.display()
+            )));
+        }
+    } else {
+        write_manifest(&mpath, &manifest)?;
+    }
+    let k = manifest.sites_per_chunk.max(1);
+    let n_chunks = manifest.sites.div_ceil(k);
+    let todo = |c: usize| c % n_shards == shard && !part_path(out, c).is_file();
+    let mut reader = VcfReader::open(vcf)?;
+    let mut sites: Vec<Site> = Vec::with_capacity(k);
+    let mut index = 0usize;
+    for c in 0..n_chunks {
+        sites.clear();
+        let wanted = todo(c);
+        while index < ((c + 1) * k).min(manifest.sites) {
+            let site = reader.next_site()?.ok_or_else(|| {
+                Error::InvalidArgument(format!("{} changed while it was read (fewer sites)", vcf.display()))
+            })?;
+            if wanted {
+                sites.push(site);
+            }
+            index += 1;
+        }
+        if wanted {
+            let (scored, rejected) = scorer.score(predictor, fasta, &sites, vcf)?;
+            write_part(&part_path(out, c), &scored, &rejected)?;
+            progress(sites.len());
+        }
+    }
+    let present = (0..n_chunks).filter(|&c| part_path(out, c).is_file()).count();
+    if present < n_chunks {
+        return Ok(Outcome::ShardDone(present, n_chunks));
+    }
+    assemble(out, assembler).map(Outcome::Complete)
+}
+
+fn write_part(path: &Path, scored: &[Scored], rejected: &[Rejected]) -> Result<()> {
+    write_atomic(path, |w| {
+        for s in scored {
+            write!(w, "S\t{}\t{}\t{}\t{}\t{}\t{}", s.id, s.chrom, s.pos, s.reference, s.alt, s.swapped)?;
+            for v in &s.values {
+                write!(w, "\t{v}")?;
+            }
+            writeln!(w)?;
+        }
+        for r in rejected {
+            writeln!(w, "R\t{}\t{}\t{}\t{}\t{}\t{}\t{}", r.line, r.chrom, r.pos, r.id, r.reference, r.alt, r.reason)?;
+        }
+        Ok(())
+    })
+}
+
+fn read_part(path: &Path, scored: &mut Vec<Scored>, rejected: &mut Vec<Rejected>) -> Result<()> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    for (i, line) in text.lines().enumerate() {
+        let bad = || {
+            Error::malformed(
+                path,
+                format!("line {}", i + 1),
+                "not a part-file line (delete the file to redo its chunk)",
+            )
+        };
+        let f: Vec<&str> = line.split('\t').collect();
+        match f.first() {
+            Some(&"S") if f.len() >= 7 => scored.push(Scored {
+                id: f[1].into(),
+                chrom: f[2].into(),
+                pos: f[3].parse().map_err(|_| bad())?,
+                reference: f[4].into(),
+                alt: f[5].into(),
+                swapped: f[6] == "true",
+                values: f[7..]
+                    .iter()
+                    .map(|v| v.parse::<f64>())
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(|_| bad())?,
+            }),
+            Some(&"R") if f.len() == 8 => rejected.push(Rejected {
+                line: f[1].parse().map_err(|_| bad())?,
+                chrom: f[2].into(),
+                pos: f[3].parse().map_err(|_| bad())?,
+                id: f[4].into(),
+                reference: f[5].into(),
+                alt: f[6].into(),
+                reason: f[7].into(),
+            }),
+            _ => return Err(bad()),
+        }
+    }
+    Ok(())
+}
+
+/// Assembles a complete run in `out` (all or nothing, see the module docs).
+pub fn assemble(out: &Path, assembler: &Assembler<'_>) -> Result<Vec<PathBuf>> {
+    let parts_dir = out.join(PARTS_DIR);
+    let manifest = read_manifest(&parts_dir.join(MANIFEST))?;
+    let n_chunks = manifest.sites.div_ceil(manifest.sites_per_chunk.max(1));
+    let (mut scored, mut rejected) = (Vec::new(), Vec::new());
+    for c in 0..n_chunks {
+        read_part(&part_path(out, c), &mut scored, &mut rejected)?;
+    }
+    let staging = parts_dir.join("assembled");
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+    }
+    std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+    let staged = match assembler(&staging, &manifest, &scored, &rejected) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    let mut files = Vec::new();
+    for f in staged {
+        let dest = out.join(f.file_name().unwrap_or_default());
+        crate::io::atomic::install(&f, &dest)?;
+        files.push(dest);
+    }
+    write_manifest(&out.join(DONE_FILE), &manifest)?;
+    std::fs::remove_dir_all(&parts_dir).map_err(|e| Error::io(&parts_dir, e))?;
+    Ok(files)
+}
+
+/// The standard assembler: `variants.parquet`/`.tsv` as the manifest's formats say, and
+/// `rejected.tsv`.
+pub fn write_tables(dir: &Path, m: &Manifest, scored: &[Scored], rejected: &[Rejected]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    if m.formats.iter().any(|f| f == "parquet") {
+        let p = dir.join("variants.parquet");
+        write_scores_parquet(&p, scored, &m.columns)?;
+        files.push(p);
+    }
+    if m.formats.iter().any(|f| f == "tsv") {
+        let p = dir.join("variants.tsv");
+        write_scores_tsv(&p, scored, &m.columns)?;
+        files.push(p);
+    }
+    let p = dir.join("rejected.tsv");
+    write_rejected(&p, rejected)?;
+    files.push(p);
+    Ok(files)
+}
+
+/// True when `dir` holds parts of a variants run (so `s2f merge` knows which kind to merge).
+pub fn is_variants_run(dir: &Path) -> bool {
+    dir.join(PARTS_DIR).join(MANIFEST).is_file()
+}
+
+/// Combines shard folders into the first and assembles there; everything is checked before
+/// anything is copied.
+pub fn merge(dirs: &[PathBuf], assembler: &Assembler<'_>) -> Result<Vec<PathBuf>> {
+    let first = dirs.first().ok_or_else(|| Error::InvalidArgument("give the shard output folders to merge".into()))?;
+    let m0 = read_manifest(&first.join(PARTS_DIR).join(MANIFEST))?;
+    let n_chunks = m0.sites.div_ceil(m0.sites_per_chunk.max(1));
+    let mut source: Vec<Option<PathBuf>> =
+        (0..n_chunks).map(|c| Some(part_path(first, c)).filter(|p| p.is_file())).collect();
+    for d in &dirs[1..] {
+        if read_manifest(&d.join(PARTS_DIR).join(MANIFEST))? != m0 {
+            return Err(Error::InvalidArgument(format!(
+                "{} was made with other options or another model than {}",
+                d.display(),
+                first.display()
+            )));
+        }
+        for (c, slot) in source.iter_mut().enumerate() {
+            if slot.is_none() && part_path(d, c).is_file() {
+                *slot = Some(part_path(d, c));
+            }
+        }
+    }
+    if let Some(missing) = source.iter().position(Option::is_none) {
+        return Err(Error::InvalidArgument(format!(
+            "chunk {missing} of {n_chunks} is in none of the folders; run every shard first (nothing was changed)"
+        )));
+    }
+    for (c, src) in source.into_iter().enumerate() {
+        let dest = part_path(first, c);
+        if let Some(src) = src.filter(|s| *s != dest) {
+            write_atomic(&dest, |w| std::io::copy(&mut std::fs::File::open(&src)?, w).map(|_| ()))?;
+        }
+    }
+    assemble(first, assembler)
+}
