@@ -6,10 +6,11 @@ use anyhow::{bail, Context, Result};
 use s2f::engine::ensemble::Augment;
 use s2f::engine::{create, Predictor};
 use s2f::genome::fasta::Fasta;
+use s2f::jobs::variants::h5::{write_sad_h5, SAD_H5};
 use s2f::jobs::variants::output::value_columns;
-use s2f::jobs::variants::run::{count_sites, file_sha256, write_tables, Manifest, Outcome};
+use s2f::jobs::variants::run::{count_sites, file_sha256, write_tables, Manifest, Outcome, Parts};
 use s2f::jobs::variants::stats::Stat;
-use s2f::jobs::variants::{Rejected, Scored, Scorer, VariantOptions};
+use s2f::jobs::variants::{Scorer, VariantOptions};
 use s2f::model::Package;
 
 use super::{DeviceArg, EngineArg};
@@ -56,7 +57,7 @@ pub struct Args {
     /// Score a record whose ALT is the genome's base with REF and ALT exchanged (marked swapped).
     #[arg(long)]
     allow_swap: bool,
-    /// Output formats, comma-separated: parquet, tsv.
+    /// Output formats, comma-separated: parquet, tsv, h5 (basenji's sad.h5).
     #[arg(long, default_value = "parquet")]
     format: String,
     /// Sequences per batch.
@@ -94,8 +95,8 @@ pub fn run(args: Args) -> Result<()> {
     let stats =
         super::split_list(&args.stats).iter().map(|s| Stat::parse(s)).collect::<s2f::error::Result<Vec<_>>>()?;
     let formats = super::split_list(&args.format);
-    if let Some(f) = formats.iter().find(|f| !matches!(f.as_str(), "parquet" | "tsv")) {
-        bail!("--format {f:?}: choose from parquet, tsv");
+    if let Some(f) = formats.iter().find(|f| !matches!(f.as_str(), "parquet" | "tsv" | "h5")) {
+        bail!("--format {f:?}: choose from parquet, tsv, h5");
     }
     let shifts: Vec<i64> = super::split_list(&args.shifts)
         .iter()
@@ -164,7 +165,12 @@ pub fn run(args: Args) -> Result<()> {
         manifest,
         shard,
         &args.out,
-        &assembler,
+        &|d: &std::path::Path, m: &Manifest, parts: &Parts| {
+            let labels: Vec<String> = (m.tracks.iter())
+                .map(|&t| table.iter().find(|x| x.index == t).map(|x| x.description.clone()).unwrap_or_default())
+                .collect();
+            write_outputs(d, m, parts, Some(&labels))
+        },
         |n| bar.inc(n as u64),
     )?;
     bar.finish_and_clear();
@@ -187,14 +193,37 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Writes the final files of a complete run (see [`write_tables`]).
-pub(crate) fn assembler(
+/// Writes the final files of a complete run (see [`write_outputs`]) where the model is not at
+/// hand (`s2f merge`): sad.h5 gets empty `target_labels`.
+pub(crate) fn assembler(dir: &std::path::Path, m: &Manifest, parts: &Parts) -> s2f::error::Result<Vec<PathBuf>> {
+    write_outputs(dir, m, parts, None)
+}
+
+/// [`write_tables`], then basenji's `sad.h5` when the formats ask for it: track identifiers from
+/// the manifest's columns, `labels` (the tracks' descriptions, one per track) as `target_labels`,
+/// empty (with a warning) when `None`.
+fn write_outputs(
     dir: &std::path::Path,
     m: &Manifest,
-    scored: &[Scored],
-    rejected: &[Rejected],
+    parts: &Parts,
+    labels: Option<&[String]>,
 ) -> s2f::error::Result<Vec<PathBuf>> {
-    write_tables(dir, m, scored, rejected)
+    let mut files = write_tables(dir, m, parts)?;
+    if m.formats.iter().any(|f| f == "h5") {
+        let n = m.tracks.len();
+        let stats = m.stats.iter().map(|s| Stat::parse(s)).collect::<s2f::error::Result<Vec<_>>>()?;
+        let prefix = format!("{}:", m.stats.first().map(String::as_str).unwrap_or_default());
+        let ids: Vec<String> =
+            m.columns.iter().take(n).map(|c| c.strip_prefix(&prefix).unwrap_or(c).to_string()).collect();
+        let labels = labels.map(<[String]>::to_vec).unwrap_or_else(|| {
+            tracing::warn!("{SAD_H5}: the track descriptions are not known here; target_labels are empty");
+            vec![String::new(); n]
+        });
+        let path = dir.join(SAD_H5);
+        write_sad_h5(&path, &parts.all_scored()?, &stats, &ids, &labels, n)?;
+        files.push(path);
+    }
+    Ok(files)
 }
 
 fn file_sha256_bytes(bytes: &[u8]) -> String {

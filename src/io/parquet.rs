@@ -64,62 +64,95 @@ impl Column {
     }
 }
 
-/// Writes a table (columns of equal length) as one row group, column names kept exactly as
-/// given (e.g. `SAD:CNhs11760`). Atomic.
-pub fn write_table(path: &Path, columns: &[Column]) -> Result<()> {
-    use parquet::basic::{ConvertedType, Repetition, Type as Physical};
-    use parquet::schema::types::Type;
-    let perr = perr_at(path);
-    let n = columns.first().map(Column::len).unwrap_or(0);
-    if columns.iter().any(|c| c.len() != n) {
-        return Err(Error::InvalidArgument("table columns of different lengths".into()));
+/// A parquet table written one row group at a time (memory bound by one group), column names
+/// kept exactly as given (e.g. `SAD:CNhs11760`). Atomic: the file appears on [`TableWriter::finish`].
+pub struct TableWriter {
+    path: std::path::PathBuf,
+    out: AtomicFile,
+    writer: SerializedFileWriter<std::fs::File>,
+    kinds: Vec<std::mem::Discriminant<Column>>,
+}
+
+impl TableWriter {
+    /// Creates the table with the names and types of `like` (its values are not written).
+    pub fn create(path: &Path, like: &[Column]) -> Result<Self> {
+        use parquet::basic::{ConvertedType, Repetition, Type as Physical};
+        use parquet::schema::types::Type;
+        let perr = perr_at(path);
+        let fields = like
+            .iter()
+            .map(|c| {
+                let (name, physical, converted) = match c {
+                    Column::Utf8(n, _) => (n, Physical::BYTE_ARRAY, ConvertedType::UTF8),
+                    Column::Int64(n, _) => (n, Physical::INT64, ConvertedType::NONE),
+                    Column::Bool(n, _) => (n, Physical::BOOLEAN, ConvertedType::NONE),
+                    Column::Float64(n, _) => (n, Physical::DOUBLE, ConvertedType::NONE),
+                };
+                Type::primitive_type_builder(name, physical)
+                    .with_repetition(Repetition::REQUIRED)
+                    .with_converted_type(converted)
+                    .build()
+                    .map(Arc::new)
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(perr)?;
+        let schema = Arc::new(Type::group_type_builder("table").with_fields(fields).build().map_err(perr)?);
+        let props = Arc::new(WriterProperties::builder().set_compression(Compression::SNAPPY).build());
+        let mut out = AtomicFile::create(path)?;
+        let file = out.file().try_clone().map_err(|e| Error::io(path, e))?;
+        let writer = SerializedFileWriter::new(file, schema, props).map_err(perr)?;
+        let kinds = like.iter().map(std::mem::discriminant).collect();
+        Ok(Self { path: path.to_path_buf(), out, writer, kinds })
     }
-    let fields = columns
-        .iter()
-        .map(|c| {
-            let (name, physical, converted) = match c {
-                Column::Utf8(n, _) => (n, Physical::BYTE_ARRAY, ConvertedType::UTF8),
-                Column::Int64(n, _) => (n, Physical::INT64, ConvertedType::NONE),
-                Column::Bool(n, _) => (n, Physical::BOOLEAN, ConvertedType::NONE),
-                Column::Float64(n, _) => (n, Physical::DOUBLE, ConvertedType::NONE),
-            };
-            Type::primitive_type_builder(name, physical)
-                .with_repetition(Repetition::REQUIRED)
-                .with_converted_type(converted)
-                .build()
-                .map(Arc::new)
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(perr)?;
-    let schema = Arc::new(Type::group_type_builder("table").with_fields(fields).build().map_err(perr)?);
-    let props = Arc::new(WriterProperties::builder().set_compression(Compression::SNAPPY).build());
-    let mut out = AtomicFile::create(path)?;
-    let file = out.file().try_clone().map_err(|e| Error::io(path, e))?;
-    let mut writer = SerializedFileWriter::new(file, schema, props).map_err(perr)?;
-    let mut rg = writer.next_row_group().map_err(perr)?;
-    let mut k = 0usize;
-    while let Some(mut c) = rg.next_column().map_err(perr)? {
-        match &columns[k] {
-            Column::Utf8(_, v) => {
-                let v: Vec<ByteArray> = v.iter().map(|s| ByteArray::from(s.as_str())).collect();
-                c.typed::<ByteArrayType>().write_batch(&v, None, None).map_err(perr)?;
-            }
-            Column::Int64(_, v) => {
-                c.typed::<Int64Type>().write_batch(v, None, None).map_err(perr)?;
-            }
-            Column::Bool(_, v) => {
-                c.typed::<parquet::data_type::BoolType>().write_batch(v, None, None).map_err(perr)?;
-            }
-            Column::Float64(_, v) => {
-                c.typed::<parquet::data_type::DoubleType>().write_batch(v, None, None).map_err(perr)?;
-            }
+
+    /// Writes one row group: columns of equal length, in the order and types of the schema.
+    pub fn write(&mut self, columns: &[Column]) -> Result<()> {
+        let perr = perr_at(&self.path);
+        let n = columns.first().map(Column::len).unwrap_or(0);
+        let kinds: Vec<_> = columns.iter().map(std::mem::discriminant).collect();
+        if columns.iter().any(|c| c.len() != n) || kinds != self.kinds {
+            return Err(Error::InvalidArgument("table row group does not match the schema".into()));
         }
-        c.close().map_err(perr)?;
-        k += 1;
+        if n == 0 {
+            return Ok(());
+        }
+        let mut rg = self.writer.next_row_group().map_err(perr)?;
+        let mut k = 0usize;
+        while let Some(mut c) = rg.next_column().map_err(perr)? {
+            match &columns[k] {
+                Column::Utf8(_, v) => {
+                    let v: Vec<ByteArray> = v.iter().map(|s| ByteArray::from(s.as_str())).collect();
+                    c.typed::<ByteArrayType>().write_batch(&v, None, None).map_err(perr)?;
+                }
+                Column::Int64(_, v) => {
+                    c.typed::<Int64Type>().write_batch(v, None, None).map_err(perr)?;
+                }
+                Column::Bool(_, v) => {
+                    c.typed::<parquet::data_type::BoolType>().write_batch(v, None, None).map_err(perr)?;
+                }
+                Column::Float64(_, v) => {
+                    c.typed::<parquet::data_type::DoubleType>().write_batch(v, None, None).map_err(perr)?;
+                }
+            }
+            c.close().map_err(perr)?;
+            k += 1;
+        }
+        rg.close().map_err(perr)?;
+        Ok(())
     }
-    rg.close().map_err(perr)?;
-    writer.close().map_err(perr)?;
-    out.commit()
+
+    /// Closes the table and moves it to its path.
+    pub fn finish(self) -> Result<()> {
+        self.writer.close().map_err(perr_at(&self.path))?;
+        self.out.commit()
+    }
+}
+
+/// Writes a table (columns of equal length) as one row group; see [`TableWriter`].
+pub fn write_table(path: &Path, columns: &[Column]) -> Result<()> {
+    let mut w = TableWriter::create(path, columns)?;
+    w.write(columns)?;
+    w.finish()
 }
 
 /// Writes `rows` to `path` atomically; `tracks` names the value columns.

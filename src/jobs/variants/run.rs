@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::output::{write_rejected, write_scores_parquet, write_scores_tsv};
+use super::output::{scores_header, ScoresParquet, Tsv, REJECTED_HEADER};
 use super::{Rejected, Scored, Scorer};
 use crate::engine::Predictor;
 use crate::error::{Error, Result};
@@ -79,8 +79,42 @@ pub enum Outcome {
     AlreadyComplete,
 }
 
-/// Writes the final files of a complete run from its scored and rejected alleles into `dir`.
-pub type Assembler<'a> = dyn Fn(&Path, &Manifest, &[Scored], &[Rejected]) -> Result<Vec<PathBuf>> + 'a;
+/// Writes the final files of a complete run into `dir`, reading its chunks from [`Parts`].
+pub type Assembler<'a> = dyn Fn(&Path, &Manifest, &Parts) -> Result<Vec<PathBuf>> + 'a;
+
+/// The part files of a complete run, in chunk order, read one at a time.
+pub struct Parts {
+    paths: Vec<PathBuf>,
+}
+
+impl Parts {
+    /// Number of chunks.
+    pub fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    /// True when there is no chunk.
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+
+    /// The scored and rejected alleles of chunk `i`.
+    pub fn read(&self, i: usize) -> Result<(Vec<Scored>, Vec<Rejected>)> {
+        let (mut s, mut r) = (Vec::new(), Vec::new());
+        let path = self.paths.get(i).ok_or_else(|| Error::InvalidArgument(format!("no chunk {i}")))?;
+        read_part(path, &mut s, &mut r)?;
+        Ok((s, r))
+    }
+
+    /// Every scored allele (for outputs that need the whole table in memory, e.g. h5).
+    pub fn all_scored(&self) -> Result<Vec<Scored>> {
+        let mut all = Vec::new();
+        for i in 0..self.len() {
+            all.extend(self.read(i)?.0);
+        }
+        Ok(all)
+    }
+}
 
 /// sha256 (hex) of a file, streamed.
 pub fn file_sha256(path: &Path) -> Result<String> {
@@ -276,16 +310,13 @@ pub fn assemble(out: &Path, assembler: &Assembler<'_>) -> Result<Vec<PathBuf>> {
     let parts_dir = out.join(PARTS_DIR);
     let manifest = read_manifest(&parts_dir.join(MANIFEST))?;
     let n_chunks = manifest.sites.div_ceil(manifest.sites_per_chunk.max(1));
-    let (mut scored, mut rejected) = (Vec::new(), Vec::new());
-    for c in 0..n_chunks {
-        read_part(&part_path(out, c), &mut scored, &mut rejected)?;
-    }
+    let parts = Parts { paths: (0..n_chunks).map(|c| part_path(out, c)).collect() };
     let staging = parts_dir.join("assembled");
     if staging.exists() {
         std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
     }
     std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
-    let staged = match assembler(&staging, &manifest, &scored, &rejected) {
+    let staged = match assembler(&staging, &manifest, &parts) {
         Ok(f) => f,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staging);
@@ -304,22 +335,34 @@ pub fn assemble(out: &Path, assembler: &Assembler<'_>) -> Result<Vec<PathBuf>> {
 }
 
 /// The standard assembler: `variants.parquet`/`.tsv` as the manifest's formats say, and
-/// `rejected.tsv`.
-pub fn write_tables(dir: &Path, m: &Manifest, scored: &[Scored], rejected: &[Rejected]) -> Result<Vec<PathBuf>> {
+/// `rejected.tsv`, streamed a chunk at a time.
+pub fn write_tables(dir: &Path, m: &Manifest, parts: &Parts) -> Result<Vec<PathBuf>> {
+    let has = |f: &str| m.formats.iter().any(|x| x == f);
+    let (pq, tsv, rej) = (dir.join("variants.parquet"), dir.join("variants.tsv"), dir.join("rejected.tsv"));
+    let mut parquet = if has("parquet") { Some(ScoresParquet::create(&pq, &m.columns)?) } else { None };
+    let mut table = if has("tsv") { Some(Tsv::create(&tsv, &scores_header(&m.columns))?) } else { None };
+    let mut rejected = Tsv::create(&rej, REJECTED_HEADER)?;
+    for i in 0..parts.len() {
+        let (s, r) = parts.read(i)?;
+        if let Some(p) = parquet.as_mut() {
+            p.write(&s)?;
+        }
+        if let Some(t) = table.as_mut() {
+            t.scores(&s)?;
+        }
+        rejected.rejected(&r)?;
+    }
     let mut files = Vec::new();
-    if m.formats.iter().any(|f| f == "parquet") {
-        let p = dir.join("variants.parquet");
-        write_scores_parquet(&p, scored, &m.columns)?;
-        files.push(p);
+    if let Some(p) = parquet {
+        p.finish()?;
+        files.push(pq);
     }
-    if m.formats.iter().any(|f| f == "tsv") {
-        let p = dir.join("variants.tsv");
-        write_scores_tsv(&p, scored, &m.columns)?;
-        files.push(p);
+    if let Some(t) = table {
+        t.finish()?;
+        files.push(tsv);
     }
-    let p = dir.join("rejected.tsv");
-    write_rejected(&p, rejected)?;
-    files.push(p);
+    rejected.finish()?;
+    files.push(rej);
     Ok(files)
 }
 
