@@ -12,6 +12,7 @@
 //! alone.
 
 pub mod alleles;
+pub mod h5;
 pub mod output;
 pub mod run;
 pub mod stats;

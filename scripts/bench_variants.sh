@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Variant scoring speed against its bound (2 forward passes per single-ALT variant), measured in
+# the same run on the same machine, and peak memory for VCFs of N and 10·N variants.
+# Usage: scripts/bench_variants.sh [S2F_BINARY] [N_VARIANTS]   (needs .venv for ORT and numpy)
+set -euo pipefail
+BIN=${1:-target/release/s2f}
+N=${2:-2000}
+PY=${S2F_PYTHON:-.venv/bin/python}
+export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$(ls .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -1)}
+GENOME=tests/fixtures/genome/hg38_chr1_1mb.fa.gz
+MODEL=models/calderon2019_shallow
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+"$PY" - "$GENOME" "$W" "$N" <<'PY'
+import gzip, sys, numpy as np
+genome, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+seq = "".join(l.strip() for l in gzip.open(genome, "rt") if not l.startswith(">")).upper()
+rng = np.random.default_rng(0)
+ok = [i for i in range(1000, len(seq) - 1000, 7) if seq[i] in "ACGT" and "N" not in seq[i - 250:i + 250]]
+for m, name in [(n, "small"), (10 * n, "large")]:
+    with open(f"{out}/{name}.vcf", "w") as f:
+        f.write("##fileformat=VCFv4.2\n")
+        for j, i in enumerate(sorted(rng.choice(ok, m, replace=m > len(ok)))):
+            alt = "ACGT"[("ACGT".index(seq[i]) + 1 + j % 3) % 4]
+            f.write(f"chr1\t{i + 1}\tv{j}\t{seq[i]}\t{alt}\n")
+# The forward-pass reference: 2·n windows of the model's length.
+x = np.zeros((2 * n, 401, 4), np.float32)
+for k, i in enumerate(rng.choice(ok, 2 * n)):
+    for p, b in enumerate(seq[i - 200:i + 201]):
+        x[k, p, "ACGT".index(b)] = 1.0 if b in "ACGT" else 0.0
+np.save(f"{out}/x.npy", x)
+PY
+for engine in ort tract; do
+  t0=$(date +%s.%N)
+  "$BIN" run "$MODEL" --input "$W/x.npy" --out "$W/y.npy" --batch 64 --engine $engine 2>/dev/null
+  t1=$(date +%s.%N)
+  "$BIN" variants "$MODEL" --genome "$GENOME" --vcf "$W/small.vcf" --batch 64 --engine $engine --out "$W/v_$engine" 2>/dev/null
+  t2=$(date +%s.%N)
+  "$PY" -c "
+fwd=$t1-$t0; var=$t2-$t1; n=$N
+bound=n/(fwd)  # variants/s if each variant cost exactly 2 forward passes (2n windows in fwd s)
+print(f'$engine: forward {2*n/fwd:.0f} windows/s -> bound {bound:.0f} variants/s; variants {n/var:.0f}/s = {n/var/bound:.2f} of the bound')
+"
+done
+for name in small large; do
+  /usr/bin/time -f "$name VCF: peak RSS %M KiB, %e s" "$BIN" variants "$MODEL" --genome "$GENOME" --vcf "$W/$name.vcf" \
+    --batch 64 --engine ort --out "$W/mem_$name" 2>&1 >/dev/null | grep "peak RSS"
+done
