@@ -78,7 +78,7 @@ pub struct Args {
     /// VCF records per chunk, the unit of resume and sharding.
     #[arg(long, default_value_t = 2048)]
     chunk_sites: usize,
-    /// Output folder: variants.parquet / variants.tsv and rejected.tsv.
+    /// Output folder: variants.parquet / variants.tsv / sad.h5 and rejected.tsv.
     #[arg(long)]
     out: PathBuf,
 }
@@ -143,6 +143,11 @@ pub fn run(args: Args) -> Result<()> {
         stats: opts.stats.iter().map(|s| s.name().to_string()).collect(),
         columns: value_columns(&opts.stats, &ids),
         tracks: tracks.clone(),
+        track_ids: ids.clone(),
+        track_labels: tracks
+            .iter()
+            .map(|&t| table.iter().find(|x| x.index == t).map(|x| x.description.clone()).unwrap_or_default())
+            .collect(),
         bins,
         shifts: opts.augment.shifts.clone(),
         rc: opts.augment.rc,
@@ -165,12 +170,7 @@ pub fn run(args: Args) -> Result<()> {
         manifest,
         shard,
         &args.out,
-        &|d: &std::path::Path, m: &Manifest, parts: &Parts| {
-            let labels: Vec<String> = (m.tracks.iter())
-                .map(|&t| table.iter().find(|x| x.index == t).map(|x| x.description.clone()).unwrap_or_default())
-                .collect();
-            write_outputs(d, m, parts, Some(&labels))
-        },
+        &assembler,
         |n| bar.inc(n as u64),
     )?;
     bar.finish_and_clear();
@@ -193,34 +193,14 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Writes the final files of a complete run (see [`write_outputs`]) where the model is not at
-/// hand (`s2f merge`): sad.h5 gets empty `target_labels`.
+/// Writes the final files of a complete run: [`write_tables`], then basenji's `sad.h5` when the
+/// formats ask for it (track identifiers and descriptions from the manifest).
 pub(crate) fn assembler(dir: &std::path::Path, m: &Manifest, parts: &Parts) -> s2f::error::Result<Vec<PathBuf>> {
-    write_outputs(dir, m, parts, None)
-}
-
-/// [`write_tables`], then basenji's `sad.h5` when the formats ask for it: track identifiers from
-/// the manifest's columns, `labels` (the tracks' descriptions, one per track) as `target_labels`,
-/// empty (with a warning) when `None`.
-fn write_outputs(
-    dir: &std::path::Path,
-    m: &Manifest,
-    parts: &Parts,
-    labels: Option<&[String]>,
-) -> s2f::error::Result<Vec<PathBuf>> {
     let mut files = write_tables(dir, m, parts)?;
     if m.formats.iter().any(|f| f == "h5") {
-        let n = m.tracks.len();
         let stats = m.stats.iter().map(|s| Stat::parse(s)).collect::<s2f::error::Result<Vec<_>>>()?;
-        let prefix = format!("{}:", m.stats.first().map(String::as_str).unwrap_or_default());
-        let ids: Vec<String> =
-            m.columns.iter().take(n).map(|c| c.strip_prefix(&prefix).unwrap_or(c).to_string()).collect();
-        let labels = labels.map(<[String]>::to_vec).unwrap_or_else(|| {
-            tracing::warn!("{SAD_H5}: the track descriptions are not known here; target_labels are empty");
-            vec![String::new(); n]
-        });
         let path = dir.join(SAD_H5);
-        write_sad_h5(&path, &parts.all_scored()?, &stats, &ids, &labels, n)?;
+        write_sad_h5(&path, &parts.all_scored()?, &stats, &m.track_ids, &m.track_labels, m.tracks.len())?;
         files.push(path);
     }
     Ok(files)

@@ -52,6 +52,10 @@ pub struct Manifest {
     pub columns: Vec<String>,
     /// Track indices.
     pub tracks: Vec<usize>,
+    /// Track identifiers, one per track.
+    pub track_ids: Vec<String>,
+    /// Track descriptions, one per track (empty when unknown).
+    pub track_labels: Vec<String>,
     /// Bins summed over.
     pub bins: Option<(usize, usize)>,
     /// Shifts, reverse complement and shift padding.
