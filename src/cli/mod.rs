@@ -283,6 +283,32 @@ pub(crate) fn read_regions(
     Ok((x, names))
 }
 
+/// Test-time augmentation options shared by `predict` and `variants` (basenji semantics).
+#[derive(clap::Args)]
+pub(crate) struct AugmentArgs {
+    /// Average with the reverse complement (outputs flipped back).
+    #[arg(long)]
+    rc: bool,
+    /// Shifts to average, comma-separated, e.g. -1,0,1 (positive moves the sequence right).
+    #[arg(long, default_value = "0", allow_hyphen_values = true)]
+    shifts: String,
+    /// Value of shifted-in positions in all four channels (basenji 2020: 0.25).
+    #[arg(long, default_value_t = 0.25)]
+    shift_pad: f32,
+}
+
+impl AugmentArgs {
+    /// The augmentations.
+    pub(crate) fn augment(&self) -> anyhow::Result<s2f::engine::ensemble::Augment> {
+        use anyhow::Context;
+        let shifts = split_list(&self.shifts)
+            .iter()
+            .map(|s| s.parse::<i64>().with_context(|| format!("--shifts: {s:?} is not an integer")))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(s2f::engine::ensemble::Augment { shifts, rc: self.rc, pad: self.shift_pad })
+    }
+}
+
 /// Parses `a:b` (0-based, end exclusive) for the option `flag`.
 pub(crate) fn parse_range(flag: &str, s: &str) -> anyhow::Result<std::ops::Range<usize>> {
     use anyhow::Context;

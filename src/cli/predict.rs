@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use s2f::engine::ensemble::Augment;
 use s2f::engine::{create, Predictor};
 use s2f::genome::bed::read_bed;
 use s2f::jobs::predict::{merge, predict, Formats, Outcome, PredictOptions, Target};
@@ -39,15 +38,8 @@ pub struct Args {
     /// Tracks by identifier or description, comma-separated.
     #[arg(long)]
     track_names: Option<String>,
-    /// Average with the reverse complement (outputs flipped back).
-    #[arg(long)]
-    rc: bool,
-    /// Shifts to average, comma-separated, e.g. -1,0,1 (positive moves the sequence right).
-    #[arg(long, default_value = "0", allow_hyphen_values = true)]
-    shifts: String,
-    /// Value of shifted-in positions in all four channels (basenji 2020: 0.25).
-    #[arg(long, default_value_t = 0.25)]
-    shift_pad: f32,
+    #[command(flatten)]
+    augment: super::AugmentArgs,
     /// Sequences per batch.
     #[arg(long, default_value_t = 8)]
     batch: usize,
@@ -87,10 +79,6 @@ pub fn run(args: Args) -> Result<()> {
     if tracks.is_empty() {
         bail!("no tracks selected");
     }
-    let shifts: Vec<i64> = super::split_list(&args.shifts)
-        .iter()
-        .map(|s| s.parse::<i64>().with_context(|| format!("--shifts: {s:?} is not an integer")))
-        .collect::<Result<_>>()?;
     let shard = match &args.shard {
         None => (0, 1),
         Some(s) => {
@@ -124,7 +112,7 @@ pub fn run(args: Args) -> Result<()> {
     let opts = PredictOptions {
         head,
         tracks,
-        augment: Augment { shifts, rc: args.rc, pad: args.shift_pad },
+        augment: args.augment.augment()?,
         stride: args.stride,
         formats,
         shard,

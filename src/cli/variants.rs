@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use s2f::engine::ensemble::Augment;
 use s2f::engine::{create, Predictor};
 use s2f::genome::fasta::Fasta;
 use s2f::jobs::variants::h5::{write_sad_h5, SAD_H5};
@@ -38,15 +37,8 @@ pub struct Args {
     /// Output bins summed over, a:b (0-based, end exclusive; default all).
     #[arg(long)]
     bins: Option<String>,
-    /// Average with the reverse complement.
-    #[arg(long)]
-    rc: bool,
-    /// Shifts to average, comma-separated, e.g. -1,0,1.
-    #[arg(long, default_value = "0", allow_hyphen_values = true)]
-    shifts: String,
-    /// Value of shifted-in positions in all four channels.
-    #[arg(long, default_value_t = 0.25)]
-    shift_pad: f32,
+    #[command(flatten)]
+    augment: super::AugmentArgs,
     /// Pseudocount of SAR and SADR.
     #[arg(long, default_value_t = 1.0)]
     pseudo: f64,
@@ -98,12 +90,8 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(f) = formats.iter().find(|f| !matches!(f.as_str(), "parquet" | "tsv" | "h5")) {
         bail!("--format {f:?}: choose from parquet, tsv, h5");
     }
-    let shifts: Vec<i64> = super::split_list(&args.shifts)
-        .iter()
-        .map(|s| s.parse::<i64>().with_context(|| format!("--shifts: {s:?} is not an integer")))
-        .collect::<Result<_>>()?;
     let bins = args.bins.as_deref().map(|b| super::parse_range("--bins", b)).transpose()?.map(|r| (r.start, r.end));
-    let augment = Augment { shifts, rc: args.rc, pad: args.shift_pad };
+    let augment = args.augment.augment()?;
     let len = spec.input.length as usize;
     augment.check(len)?;
     let shard = match &args.shard {
