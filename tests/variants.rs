@@ -294,3 +294,40 @@ fn shards_merge_and_resume_give_identical_files() {
     a2.extend_from_slice(&["--tracks", "0,44", "--chunk-sites", "7", "--format", "tsv,parquet", "--out", p(&d)]);
     fails(&a2, &["other options"]);
 }
+
+#[test]
+fn empty_vcfs_missing_outputs_and_bad_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let genome = fixture("genome/hg38_chr1_1mb.fa.gz");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/calderon2019_shallow");
+    let vcf = dir.path().join("v.vcf");
+    std::fs::write(&vcf, "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\n").unwrap();
+    let out = dir.path().join("o");
+    let base = ["variants", p(&model), "--genome", p(&genome), "--vcf", p(&vcf), "--format", "tsv"];
+    let with = |extra: &[&'static str], out: &Path| -> Vec<String> {
+        base.iter().chain(extra).map(|s| s.to_string()).chain(["--out".to_string(), p(out).to_string()]).collect()
+    };
+    let run = |a: Vec<String>| ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    run(with(&[], &out));
+    assert_eq!(std::fs::read_to_string(out.join("variants.tsv")).unwrap().lines().count(), 1, "header only");
+    // A telomere record (POS 0) is rejected, not fatal; a deleted output is written again.
+    std::fs::write(&vcf, "chr1\t0\tt\tN\tA\nchr1\t14677\tx\tG\tA\n").unwrap();
+    let o2 = dir.path().join("o2");
+    run(with(&[], &o2));
+    assert!(std::fs::read_to_string(o2.join("rejected.tsv")).unwrap().contains("telomere"));
+    let want = std::fs::read(o2.join("variants.tsv")).unwrap();
+    std::fs::remove_file(o2.join("variants.tsv")).unwrap();
+    run(with(&[], &o2));
+    assert_eq!(std::fs::read(o2.join("variants.tsv")).unwrap(), want);
+    let o3 = dir.path().join("o3");
+    for (extra, needle) in [
+        (&["--pseudo", "nan"][..], "--pseudo"),
+        (&["--stats", "SAD,SAD"][..], "given twice"),
+        (&["--tracks", "1,1"][..], "given twice"),
+        (&["--chunk-sites", "0"][..], "--chunk-sites"),
+    ] {
+        let a = with(extra, &o3);
+        fails(&a.iter().map(String::as_str).collect::<Vec<_>>(), &[needle]);
+        assert!(!o3.exists(), "{extra:?} left {}", o3.display());
+    }
+}

@@ -152,6 +152,10 @@ pub struct MergeArgs {
 
 /// Runs `s2f merge`.
 pub fn run_merge(args: MergeArgs) -> Result<()> {
+    if let Some(d) = args.dirs.first().filter(|d| d.join(s2f::jobs::variants::run::DONE_FILE).is_file()) {
+        tracing::info!("{} already holds a finished variants run; nothing to merge", d.display());
+        return Ok(());
+    }
     let files = match args.dirs.first() {
         Some(d) if s2f::jobs::variants::run::is_variants_run(d) => {
             s2f::jobs::variants::run::merge(&args.dirs, &super::variants::assembler)?

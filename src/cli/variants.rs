@@ -120,6 +120,9 @@ pub fn run(args: Args) -> Result<()> {
         .iter()
         .map(|&t| table.iter().find(|r| r.index == t).map(|r| r.identifier.clone()).unwrap_or_else(|| t.to_string()))
         .collect();
+    if args.chunk_sites == 0 {
+        bail!("--chunk-sites must be at least 1");
+    }
     let sites = count_sites(&args.vcf)?;
     let manifest = Manifest {
         kind: "s2f-variants".into(),
@@ -127,7 +130,7 @@ pub fn run(args: Args) -> Result<()> {
         genome: args.genome.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
         vcf_sha256: file_sha256(&args.vcf)?,
         sites,
-        sites_per_chunk: args.chunk_sites.max(1),
+        sites_per_chunk: args.chunk_sites,
         stats: opts.stats.iter().map(|s| s.name().to_string()).collect(),
         columns: value_columns(&opts.stats, &ids),
         tracks: tracks.clone(),

@@ -24,7 +24,8 @@ pub struct Site {
     pub line: u64,
     /// Chromosome as written in the VCF.
     pub chrom: String,
-    /// Position of the first REF base, 1-based as in the VCF.
+    /// Position of the first REF base, 1-based as in the VCF (0 for a telomere record, which
+    /// scoring rejects).
     pub pos: u64,
     /// ID column (`.` when missing).
     pub id: String,
@@ -138,7 +139,7 @@ impl VcfReader {
             ));
         }
         let pos: u64 =
-            f[1].parse().ok().filter(|&p| (1..=crate::genome::bed::MAX_COORDINATE).contains(&p)).ok_or_else(|| {
+            f[1].parse().ok().filter(|&p| p <= crate::genome::bed::MAX_COORDINATE).ok_or_else(|| {
                 Error::malformed(&self.path, at(), format!("POS {:?} is not a 1-based position", f[1]))
             })?;
         let reference = f[3];
@@ -207,7 +208,8 @@ mod tests {
 
     #[test]
     fn bad_records_name_their_line() {
-        assert!(sites("1\t0\t.\tA\tG\n").unwrap_err().to_string().contains("line 1"));
+        assert_eq!(sites("1\t0\t.\tA\tG\n").unwrap()[0].pos, 0);
+        assert!(sites("1\t-3\t.\tA\tG\n").unwrap_err().to_string().contains("line 1"));
         assert!(sites("#h\n1\tx\t.\tA\tG\n").unwrap_err().to_string().contains("line 2"));
         assert!(sites("1\t5\t.\tA\n").unwrap_err().to_string().contains("CHROM POS ID REF ALT"));
         assert!(sites("1\t5\t.\t<X>\tG\n").unwrap_err().to_string().contains("REF"));

@@ -25,10 +25,9 @@
 //! NaN for a column holding a NaN.
 //!
 //! Rows marked `swapped` (scored with the genome's allele as reference, see [`super`]) are
-//! written as basenji writes its flipped SNPs: `ref_allele`/`alt_allele` in the VCF's orientation
-//! (`ref_allele` = the VCF's REF), while the scores compare the genome's allele (then written as
-//! `alt_allele`) to the VCF's REF. s2f's TSV/parquet instead write such rows with REF and ALT
-//! exchanged and a `swapped` column; sad.h5 has no place for that flag.
+//! written in the orientation they were scored in, as in the TSV/parquet: `ref_allele` = the
+//! genome's allele, `alt_allele` = the VCF's REF, every statistic alt − ref; so the signs agree
+//! with the alleles written (sad.h5 has no place for the `swapped` flag itself).
 //!
 //! Deviations from basenji, all where basenji cannot write the file at all or s2f has no data:
 //! `REF`/`ALT` are `(N, T)` sums over the scored bins (basenji keeps a length axis there only when
@@ -75,10 +74,7 @@ pub fn write_sad_h5(
         .zip(&chroms)
         .map(|(s, c)| if s.id == "." { format!("{c}:{}", s.pos) } else { s.id.clone() })
         .collect();
-    let (refs, alts): (Vec<String>, Vec<String>) = scored
-        .iter()
-        .map(|s| if s.swapped { (s.alt.clone(), s.reference.clone()) } else { (s.reference.clone(), s.alt.clone()) })
-        .unzip();
+    let (refs, alts): (Vec<String>, Vec<String>) = scored.iter().map(|s| (s.reference.clone(), s.alt.clone())).unzip();
     let pos = scored
         .iter()
         .map(|s| {
@@ -320,7 +316,7 @@ mod tests {
         assert_eq!(text("chr"), ["chr1", "chr2"]);
         assert_eq!(
             (text("ref_allele"), text("alt_allele")),
-            (vec!["A".into(), "A".into()], vec!["G".into(), "G".into()])
+            (vec!["A".into(), "G".into()], vec!["G".into(), "A".into()])
         );
         assert_eq!((text("target_ids"), text("target_labels")), (ids.to_vec(), labels.to_vec()));
         assert_eq!(f.dataset("pos").unwrap().read_u32().unwrap(), [7, 7]);

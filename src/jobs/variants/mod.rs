@@ -102,6 +102,15 @@ impl Scorer {
         if opts.stats.is_empty() {
             return Err(Error::InvalidArgument("no statistic to compute".into()));
         }
+        if let Some(st) = opts.stats.iter().enumerate().find(|(i, s)| opts.stats[..*i].contains(s)).map(|(_, s)| s) {
+            return Err(Error::InvalidArgument(format!("statistic {} is given twice", st.name())));
+        }
+        if let Some(t) = opts.tracks.iter().enumerate().find(|(i, t)| opts.tracks[..*i].contains(t)).map(|(_, t)| t) {
+            return Err(Error::InvalidArgument(format!("track {t} is given twice")));
+        }
+        if !(opts.pseudo.is_finite() && opts.pseudo >= 0.0) {
+            return Err(Error::InvalidArgument(format!("--pseudo {} must be a finite number ≥ 0", opts.pseudo)));
+        }
         opts.augment.check(input_len)?;
         let names = fasta.chrom_sizes().into_iter().map(|c| (c.name, c.len)).collect();
         Ok(Self { names, enc: Encoder::<f32>::new(n_value)?, input_len, opts })
@@ -208,6 +217,9 @@ fn prepare(
             Ok(Prepared::Rejected(all(reason)))
         }
     };
+    if site.pos == 0 {
+        return Ok(Prepared::Rejected(all("POS 0 (a telomere record) has no base to score".into())));
+    }
     let Some((chrom, chrom_len)) = genome_chrom(names, &site.chrom) else {
         return fail(format!("chromosome {:?} is not in the genome", site.chrom));
     };
@@ -218,8 +230,11 @@ fn prepare(
             site.chrom, site.pos
         ));
     }
-    if ref_len > alleles::variant_index(len) + 1 || ref_len >= len / 2 {
-        return fail(format!("REF of {ref_len} bp is too long for the model's {len}-bp window"));
+    if ref_len >= len / 2 {
+        return fail(format!(
+            "REF of {ref_len} bp is too long for the model's {len}-bp window (at most {} bp)",
+            len / 2 - 1
+        ));
     }
     let (_, window) = alleles::reference_window(fasta, chrom, site.pos, len)?;
     let at = alleles::variant_index(len);
@@ -232,7 +247,13 @@ fn prepare(
         };
         match single {
             Some(_) if opts.allow_swap => swapped = true,
-            _ => return fail(format!("REF {} does not match the genome ({genome})", site.reference)),
+            Some(_) => {
+                return fail(format!(
+                    "REF {} does not match the genome ({genome}), which holds the ALT (--allow-swap scores it swapped)",
+                    site.reference
+                ))
+            }
+            None => return fail(format!("REF {} does not match the genome ({genome})", site.reference)),
         }
     }
     let mut rejected = Vec::new();

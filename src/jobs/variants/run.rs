@@ -171,13 +171,16 @@ pub fn run(
             "shard {shard}/{n_shards} does not exist (use I/N with 0 ≤ I < N)"
         )));
     }
-    if manifest.sites == 0 {
-        return Err(Error::Empty { path: vcf.into(), what: "no variant records".into() });
-    }
     let done = out.join(DONE_FILE);
     if done.is_file() {
         if read_manifest(&done)? == manifest {
-            return Ok(Outcome::AlreadyComplete);
+            let missing: Vec<String> = output_files(&manifest).into_iter().filter(|f| !out.join(f).is_file()).collect();
+            if missing.is_empty() {
+                return Ok(Outcome::AlreadyComplete);
+            }
+            tracing::warn!("{}: {} missing; scoring again", out.display(), missing.join(", "));
+            std::fs::remove_file(&done).map_err(|e| Error::io(&done, e))?;
+            return run(scorer, predictor, fasta, vcf, manifest, (shard, n_shards), out, assembler, progress);
         }
         return Err(Error::InvalidArgument(format!(
             "{} holds a finished run with other options; choose another --out",
@@ -368,6 +371,17 @@ pub fn write_tables(dir: &Path, m: &Manifest, parts: &Parts) -> Result<Vec<PathB
     rejected.finish()?;
     files.push(rej);
     Ok(files)
+}
+
+/// The final files a complete run with `m` writes (besides the manifest).
+pub fn output_files(m: &Manifest) -> Vec<String> {
+    let mut v: Vec<String> = [("parquet", "variants.parquet"), ("tsv", "variants.tsv"), ("h5", "sad.h5")]
+        .iter()
+        .filter(|(f, _)| m.formats.iter().any(|x| x == f))
+        .map(|(_, name)| name.to_string())
+        .collect();
+    v.push("rejected.tsv".into());
+    v
 }
 
 /// True when `dir` holds parts of a variants run (so `s2f merge` knows which kind to merge).
