@@ -119,7 +119,14 @@ pub fn main() -> ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("S2F_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("s2f={level},warn")));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    // Colours only on a terminal (and never with NO_COLOR), so logs written to files stay plain.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(ansi)
+        .init();
 
     let result = match cli.command {
         Command::Onehot(a) => onehot::run(a),
