@@ -7,7 +7,7 @@ use s2f::engine::{create, Predictor};
 use s2f::genome::fasta::Fasta;
 use s2f::jobs::variants::h5::{write_sad_h5, SAD_H5};
 use s2f::jobs::variants::output::value_columns;
-use s2f::jobs::variants::run::{count_sites, file_sha256, write_tables, Manifest, Outcome, Parts};
+use s2f::jobs::variants::run::{count_sites, file_sha256, write_tables, Job, Manifest, Outcome, Parts};
 use s2f::jobs::variants::stats::Stat;
 use s2f::jobs::variants::{Scorer, VariantOptions};
 use s2f::model::Package;
@@ -153,17 +153,8 @@ pub fn run(args: Args) -> Result<()> {
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} sites ({per_sec}, ETA {eta})")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let outcome = s2f::jobs::variants::run::run(
-        &scorer,
-        &mut predictor,
-        &mut fasta,
-        &args.vcf,
-        manifest,
-        shard,
-        &args.out,
-        &assembler,
-        |n| bar.inc(n as u64),
-    )?;
+    let job = Job { scorer: &scorer, vcf: &args.vcf, manifest, shard, out: &args.out, assembler: &assembler };
+    let outcome = s2f::jobs::variants::run::run(&job, &mut predictor, &mut fasta, |n| bar.inc(n as u64))?;
     bar.finish_and_clear();
     match outcome {
         Outcome::Complete(files) => {

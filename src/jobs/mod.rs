@@ -4,6 +4,7 @@ pub mod attribute;
 pub mod kernels;
 pub mod onehot;
 pub mod predict;
+pub mod run_dir;
 pub mod seqlets;
 pub mod tiling;
 pub mod variants;

@@ -2,14 +2,12 @@
 //! kept as JSON in the parts folder while a run is unfinished and as `s2f-predict.json` once
 //! it is complete.
 
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use super::Formats;
-use crate::error::{Error, Result};
-use crate::io::atomic::write_atomic;
+use crate::error::Result;
 
 /// Everything that must agree between a run, its resumption and its shards.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,15 +55,12 @@ pub struct Manifest {
     pub centre: Option<String>,
 }
 
-/// Reads a manifest; a file that is not one is a [`Error::Malformed`] naming it.
+/// Reads a manifest (see [`crate::jobs::run_dir`]).
 pub(super) fn read_manifest(path: &Path) -> Result<Manifest> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::malformed(path, "manifest", format!("{e}")))
+    crate::jobs::run_dir::read_manifest(path)
 }
 
-/// Writes a manifest atomically (temporary name, then rename).
+/// Writes a manifest atomically.
 pub(super) fn write_manifest(path: &Path, m: &Manifest) -> Result<()> {
-    let json = serde_json::to_string_pretty(m)
-        .map_err(|e| Error::io(path, std::io::Error::other(format!("cannot serialise the manifest: {e}"))))?;
-    write_atomic(path, |w| w.write_all(json.as_bytes()))
+    crate::jobs::run_dir::write_manifest(path, m)
 }

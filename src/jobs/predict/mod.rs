@@ -38,7 +38,6 @@ pub use assemble::{assemble, merge};
 pub use manifest::Manifest;
 pub use part::{read_part, PartWindow};
 
-use manifest::{read_manifest, write_manifest};
 use part::part_path;
 
 /// Folder of part files inside the output folder.
@@ -162,11 +161,7 @@ pub fn predict(
         return Err(Error::InvalidArgument("nothing to predict".into()));
     }
     let (shard, n_shards) = opts.shard;
-    if n_shards == 0 || shard >= n_shards {
-        return Err(Error::InvalidArgument(format!(
-            "shard {shard}/{n_shards} does not exist (use I/N with 0 ≤ I < N)"
-        )));
-    }
+    crate::jobs::run_dir::check_shard(shard, n_shards)?;
     if opts.chunk_windows == Some(0) {
         return Err(Error::InvalidArgument("--chunk-windows must be at least 1".into()));
     }
@@ -198,27 +193,10 @@ pub fn predict(
         },
     };
     std::fs::create_dir_all(out.join(PARTS_DIR)).map_err(|e| Error::io(out, e))?;
-    let done = out.join(DONE_FILE);
-    if done.is_file() {
-        if read_manifest(&done)? == manifest {
-            return Ok(Outcome::AlreadyComplete);
-        }
-        return Err(Error::InvalidArgument(format!(
-            "{} holds a finished run with other options or another model; choose another --out",
-            out.display()
-        )));
+    if crate::jobs::run_dir::finished(&out.join(DONE_FILE), &manifest, out)? {
+        return Ok(Outcome::AlreadyComplete);
     }
-    let mpath = out.join(PARTS_DIR).join("manifest.json");
-    if mpath.is_file() {
-        if read_manifest(&mpath)? != manifest {
-            return Err(Error::InvalidArgument(format!(
-                "{} holds an unfinished run with other options; resume it with the same options or choose another --out",
-                out.display()
-            )));
-        }
-    } else {
-        write_manifest(&mpath, &manifest)?;
-    }
+    crate::jobs::run_dir::claim(&out.join(PARTS_DIR).join("manifest.json"), &manifest, out)?;
     let todo: Vec<usize> = (0..n_chunks).filter(|c| c % n_shards == shard && !part_path(out, *c).is_file()).collect();
     let todo_windows: usize = todo.iter().map(|&c| ((c + 1) * chunk).min(windows.len()) - c * chunk).sum();
     drop(fasta);

@@ -144,52 +144,47 @@ fn part_path(out: &Path, chunk: usize) -> PathBuf {
 }
 
 fn read_manifest(path: &Path) -> Result<Manifest> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::malformed(path, "manifest", format!("{e}")))
+    crate::jobs::run_dir::read_manifest(path)
 }
 
-fn write_manifest(path: &Path, m: &Manifest) -> Result<()> {
-    let json = serde_json::to_string_pretty(m).map_err(|e| Error::io(path, std::io::Error::other(format!("{e}"))))?;
-    write_atomic(path, |w| w.write_all(json.as_bytes()))
+/// One `s2f variants` run: what to score, where, and how to write the final files.
+pub struct Job<'a> {
+    /// The scorer (options checked).
+    pub scorer: &'a Scorer,
+    /// The VCF.
+    pub vcf: &'a Path,
+    /// The run's manifest.
+    pub manifest: Manifest,
+    /// This shard and the number of shards.
+    pub shard: (usize, usize),
+    /// The output folder.
+    pub out: &'a Path,
+    /// Writes the final files.
+    pub assembler: &'a Assembler<'a>,
 }
 
-/// Runs (or resumes) shard `shard` of `n_shards`; assembles when every chunk is present.
-#[allow(clippy::too_many_arguments)]
+/// Runs (or resumes) `job`'s shard; assembles when every chunk is present. `progress` is called
+/// with the number of sites done.
 pub fn run(
-    scorer: &Scorer,
+    job: &Job<'_>,
     predictor: &mut Predictor,
     fasta: &mut Fasta,
-    vcf: &Path,
-    manifest: Manifest,
-    (shard, n_shards): (usize, usize),
-    out: &Path,
-    assembler: &Assembler<'_>,
     mut progress: impl FnMut(usize),
 ) -> Result<Outcome> {
-    if n_shards == 0 || shard >= n_shards {
-        return Err(Error::InvalidArgument(format!(
-            "shard {shard}/{n_shards} does not exist (use I/N with 0 ≤ I < N)"
-        )));
-    }
+    let (out, manifest) = (job.out, &job.manifest);
+    crate::jobs::run_dir::check_shard(job.shard.0, job.shard.1)?;
     let done = out.join(DONE_FILE);
-    if done.is_file() {
-        if read_manifest(&done)? == manifest {
-            let missing: Vec<String> = output_files(&manifest).into_iter().filter(|f| !out.join(f).is_file()).collect();
-            if missing.is_empty() {
-                return Ok(Outcome::AlreadyComplete);
-            }
-            tracing::warn!("{}: {} missing; scoring again", out.display(), missing.join(", "));
-            std::fs::remove_file(&done).map_err(|e| Error::io(&done, e))?;
-            return run(scorer, predictor, fasta, vcf, manifest, (shard, n_shards), out, assembler, progress);
+    if crate::jobs::run_dir::finished(&done, manifest, out)? {
+        let missing: Vec<String> = output_files(manifest).into_iter().filter(|f| !out.join(f).is_file()).collect();
+        if missing.is_empty() {
+            return Ok(Outcome::AlreadyComplete);
         }
-        return Err(Error::InvalidArgument(format!(
-            "{} holds a finished run with other options; choose another --out",
-            out.display()
-        )));
+        tracing::warn!("{}: {} missing; scoring again", out.display(), missing.join(", "));
+        std::fs::remove_file(&done).map_err(|e| Error::io(&done, e))?;
     }
     let fresh = !out.exists();
     std::fs::create_dir_all(out.join(PARTS_DIR)).map_err(|e| Error::io(out, e))?;
-    let result = run_in(scorer, predictor, fasta, vcf, manifest, (shard, n_shards), out, assembler, &mut progress);
+    let result = run_in(job, predictor, fasta, &mut progress);
     if result.is_err() && fresh {
         // Nothing to resume from a run that failed before its first chunk: leave no folder.
         let parts = std::fs::read_dir(out.join(PARTS_DIR))
@@ -202,29 +197,14 @@ pub fn run(
     result
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run_in(
-    scorer: &Scorer,
+    job: &Job<'_>,
     predictor: &mut Predictor,
     fasta: &mut Fasta,
-    vcf: &Path,
-    manifest: Manifest,
-    (shard, n_shards): (usize, usize),
-    out: &Path,
-    assembler: &Assembler<'_>,
     progress: &mut impl FnMut(usize),
 ) -> Result<Outcome> {
-    let mpath = out.join(PARTS_DIR).join(MANIFEST);
-    if mpath.is_file() {
-        if read_manifest(&mpath)? != manifest {
-            return Err(Error::InvalidArgument(format!(
-                "{} holds an unfinished run with other options; resume it with the same options or choose another --out",
-                out.display()
-            )));
-        }
-    } else {
-        write_manifest(&mpath, &manifest)?;
-    }
+    let (out, manifest, vcf, (shard, n_shards)) = (job.out, &job.manifest, job.vcf, job.shard);
+    crate::jobs::run_dir::claim(&out.join(PARTS_DIR).join(MANIFEST), manifest, out)?;
     let k = manifest.sites_per_chunk.max(1);
     let n_chunks = manifest.sites.div_ceil(k);
     let todo = |c: usize| c % n_shards == shard && !part_path(out, c).is_file();
@@ -244,7 +224,7 @@ fn run_in(
             index += 1;
         }
         if wanted {
-            let (scored, rejected) = scorer.score(predictor, fasta, &sites, vcf)?;
+            let (scored, rejected) = job.scorer.score(predictor, fasta, &sites, vcf)?;
             write_part(&part_path(out, c), &scored, &rejected)?;
             progress(sites.len());
         }
@@ -253,7 +233,7 @@ fn run_in(
     if present < n_chunks {
         return Ok(Outcome::ShardDone(present, n_chunks));
     }
-    assemble(out, assembler).map(Outcome::Complete)
+    assemble(out, job.assembler).map(Outcome::Complete)
 }
 
 fn write_part(path: &Path, scored: &[Scored], rejected: &[Rejected]) -> Result<()> {
@@ -336,7 +316,7 @@ pub fn assemble(out: &Path, assembler: &Assembler<'_>) -> Result<Vec<PathBuf>> {
         crate::io::atomic::install(&f, &dest)?;
         files.push(dest);
     }
-    write_manifest(&out.join(DONE_FILE), &manifest)?;
+    crate::jobs::run_dir::write_manifest(&out.join(DONE_FILE), &manifest)?;
     std::fs::remove_dir_all(&parts_dir).map_err(|e| Error::io(&parts_dir, e))?;
     Ok(files)
 }
