@@ -45,6 +45,8 @@ fn drg_shallow_steps(c: &mut Criterion) {
         epochs: 1,
         batch,
         patience: 0,
+        lr_patience: 0,
+        lr_factor: 0.5,
         rc: false,
         shift: 0,
         seed: 1,

@@ -14,6 +14,7 @@
 
 #[path = "../converters/mod.rs"]
 pub mod converters;
+pub mod devices;
 pub mod engine;
 pub mod error;
 pub mod genome;

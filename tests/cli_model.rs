@@ -100,9 +100,97 @@ fn run_rejects_bad_input_clearly() {
             p(&out),
             "--device",
             "cuda",
+            "--engine",
+            "tract",
         ],
         &["CPU only"],
     );
     fails(&["run", p(&dir.path().join("nope")), "--input", "x.npy", "--out", p(&out)], &["no such model"]);
     assert!(!out.exists());
+}
+
+/// Runs `s2f` with `ORT_DYLIB_PATH` set to `ort` (the test's own when `None`), asserts success,
+/// returns standard error.
+fn run_with_ort(args: &[&str], ort: Option<&str>) -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_s2f"));
+    cmd.args(args).env_remove("VIRTUAL_ENV");
+    if let Some(o) = ort {
+        cmd.env("ORT_DYLIB_PATH", o);
+    }
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "s2f {args:?} failed: {err}");
+    err
+}
+
+#[test]
+fn engine_auto_picks_onnx_runtime_when_found_and_tract_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture("models/ft_s2a_small/res/model_human.onnx");
+    let input = fixture("models/ft_s2a_small/inputs.npy");
+    let run = |name: &str, extra: &[&str], ort: Option<&str>| {
+        let out = dir.path().join(name);
+        let mut args = vec!["run", p(&model), "--input", p(&input), "--out", p(&out)];
+        args.extend_from_slice(extra);
+        let log = run_with_ort(&args, ort);
+        (read_npy(&out).unwrap().to_f32().unwrap(), std::fs::read(&out).unwrap(), log)
+    };
+    // No runtime where ORT_DYLIB_PATH points: tract, with a warning that says why and how to get ORT.
+    let (tract, _, log) = run("tract.npy", &[], Some("/nonexistent/libonnxruntime.so.1"));
+    assert!(log.contains("engine auto: using tract"), "{log}");
+    assert!(log.contains("/nonexistent/libonnxruntime.so.1") && log.contains("pip install onnxruntime"), "{log}");
+    if common::engines().contains(&s2f::engine::EngineKind::Ort) {
+        let (ort, _, log) = run("ort.npy", &[], None);
+        assert!(log.contains("engine auto: ONNX Runtime found at"), "{log}");
+        let diff = ort.iter().zip(&tract).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(diff <= 1e-4, "auto (ORT) vs tract: {diff}");
+    }
+    // tract on one thread and on several writes the same bytes; --engine tract never looks for ORT.
+    let (_, one, log) = run("t1.npy", &["--engine", "tract", "--threads", "1"], None);
+    assert!(!log.contains("engine auto"), "{log}");
+    let (_, three, _) = run("t3.npy", &["--engine", "tract", "--threads", "3"], None);
+    assert_eq!(one, three, "tract with 1 and 3 threads");
+    let out = common::s2f(&["run", p(&model), "--input", p(&input), "--out", "y.npy", "--threads", "0"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--threads must be at least 1"));
+}
+
+#[test]
+fn devices_reports_what_is_missing_and_exits_zero() {
+    let run = |ort: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_s2f"))
+            .args(["devices", "--json"])
+            .env_remove("VIRTUAL_ENV")
+            .env("ORT_DYLIB_PATH", ort)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v
+    };
+    let v = run("/nonexistent/libonnxruntime.so.1");
+    // This machine (and CI) has no NVIDIA driver: said so, with the reason.
+    let no_gpu = !std::path::Path::new("/proc/driver/nvidia").exists();
+    if no_gpu {
+        let why = v["cuda"]["unavailable"].as_str().unwrap_or_else(|| panic!("no reason given: {v}"));
+        assert!(why.contains("no CUDA driver"), "{why}");
+    } else {
+        assert!(v["cuda"]["driver"]["gpus"].is_array(), "{v}");
+    }
+    assert!(v["onnx_runtime"]["library"]["Err"].as_str().unwrap().contains("not a file"), "{v}");
+    assert_eq!(v["burn_cuda"], serde_json::Value::Bool(cfg!(feature = "cuda")));
+    assert!(v["cpu_threads"].as_u64().unwrap() >= 1);
+    // With the test environment's ONNX Runtime: its version and that the CPU wheel has no CUDA provider.
+    if let Ok(lib) = std::env::var("ORT_DYLIB_PATH") {
+        let v = run(&lib);
+        assert_eq!(v["onnx_runtime"]["library"]["Ok"].as_str(), Some(lib.as_str()), "{v}");
+        let version = v["onnx_runtime"]["version"].as_str().unwrap();
+        assert!(lib.ends_with(version) && version.starts_with("1."), "{version} from {lib}");
+        assert_eq!(v["onnx_runtime"]["cuda_provider"], serde_json::Value::Bool(false), "CPU wheel: {v}");
+    }
+    // The plain report says the same in words.
+    let text = ok(&["devices"]);
+    if no_gpu {
+        assert!(text.contains("CUDA: not available"), "{text}");
+    }
+    assert!(text.contains("burn CUDA backend"), "{text}");
 }

@@ -15,7 +15,7 @@ fn check_run(pkg: &Path, input: &Path, head: Option<&str>, expected: &Path, atol
     let dir = tempfile::tempdir().unwrap();
     for kind in common::engines() {
         let engine = match kind {
-            s2f::engine::EngineKind::Tract => "tract",
+            s2f::engine::EngineKind::Auto | s2f::engine::EngineKind::Tract => "tract",
             s2f::engine::EngineKind::Ort => "ort",
         };
         let out = dir.path().join(format!("{engine}.npy"));

@@ -130,3 +130,29 @@ fn cuda_requests_fail_loudly_without_a_gpu() {
         assert_eq!(auto.describe(), "ort (cpu)");
     }
 }
+
+#[test]
+fn tract_gives_the_same_numbers_on_one_thread_and_many() {
+    // Thresholds at 0: every matrix product and elementwise kernel that can be split is split,
+    // however small (the same for the other tests of this binary: they must not change either).
+    tract_linalg::multithread::set_threading_panel_threshold(0);
+    tract_linalg::multithread::set_threading_element_threshold(0);
+    let text = std::fs::read_to_string(fixture("models/basenji2_keras_small/params.json")).unwrap();
+    let params: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let spec = presets::basenji(&params, "basenji2_small", &[("human".into(), 12)]).unwrap();
+    let weights = Weights::random(&spec.analyze().unwrap().weights, 11);
+    let onnx = emit(&spec, &weights, EmitOptions::default()).unwrap();
+    let x = npy3("models/basenji2_keras_small/inputs.npy").slice_axis(Axis(0), (0..3).into()).to_owned().into_dyn();
+    let mut one = s2f::engine::tract::TractEngine::with_threads(&onnx, 1).unwrap();
+    let mut four = s2f::engine::tract::TractEngine::with_threads(&onnx, 4).unwrap();
+    assert_eq!(four.describe(), "tract (cpu, 4 threads)");
+    use s2f::engine::Engine;
+    let a = one.run(x.clone()).unwrap();
+    let b = four.run(x.clone()).unwrap();
+    assert_eq!(a, b, "1 vs 4 threads");
+    let drg = Package::open(fixture("models/drg_calderon_shallow/model.onnx")).unwrap();
+    let xd = npy3("models/drg_calderon_shallow/onehot.npy").into_dyn(); // the graph reads (N, 4, L)
+    let a = s2f::engine::tract::TractEngine::with_threads(&drg.onnx, 1).unwrap().run(xd.clone()).unwrap();
+    let b = s2f::engine::tract::TractEngine::with_threads(&drg.onnx, 3).unwrap().run(xd).unwrap();
+    assert_eq!(a, b, "DRG: 1 vs 3 threads");
+}

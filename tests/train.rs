@@ -279,6 +279,49 @@ fn burn_forward_matches_every_engine_on_every_op() {
 }
 
 #[test]
+fn learning_rate_falls_on_plateaus_and_the_log_says_why_training_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    planted(dir.path(), 160, 120, 13);
+    // A rate too high for the task makes the validation loss stall, so the rate must fall.
+    let args = ["--epochs", "12", "--lr", "0.05", "--lr-patience", "1", "--lr-factor", "0.5", "--patience", "4"];
+    let out_dir = dir.path().join("m");
+    let cmd = small_args(dir.path(), &out_dir, &args);
+    let run = common::s2f(&strs(&cmd));
+    let stderr = String::from_utf8_lossy(&run.stderr).to_string();
+    assert!(run.status.success(), "{stderr}");
+    let log = read_table(&out_dir.join("training_log.csv"));
+    let col = |r: &Vec<String>, c: usize| r[c].parse::<f64>().unwrap();
+    // Replay the rule on the logged validation losses: after each epoch that ends a run of
+    // `lr-patience` (1) epochs without a better loss, the next epoch's rate is halved.
+    let (mut best, mut best_epoch, mut reductions) = (f64::INFINITY, 0, 0);
+    for (i, row) in log.iter().enumerate() {
+        let epoch = i + 1;
+        if col(row, 2) < best {
+            (best, best_epoch) = (col(row, 2), epoch);
+        }
+        let Some(next) = log.get(i + 1) else { break };
+        let expected = if epoch > best_epoch { col(row, 4) * 0.5 } else { col(row, 4) };
+        reductions += usize::from(epoch > best_epoch);
+        assert!((col(next, 4) - expected).abs() <= 1e-9 * expected, "epoch {}: lr {} after {}: {log:?}", epoch + 1, col(next, 4), col(row, 4));
+    }
+    assert!(reductions > 0, "the validation loss never stalled at lr 0.05: {log:?}");
+    assert!(stderr.contains("learning rate lowered to"), "{stderr}");
+    let early = stderr.contains(&format!("training stopped: early stop after epoch {}", log.len()));
+    let full = log.len() == 12 && stderr.contains("training stopped: reached --epochs 12");
+    assert!(early || full, "{} epochs; {stderr}", log.len());
+    let model: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("model.json")).unwrap()).unwrap();
+    assert!(model.to_string().contains("stop"), "the package notes say why training stopped: {model}");
+    // Resuming after a reduction continues at the reduced rate: same weights as one run.
+    let resumed = dir.path().join("r");
+    let cmd = small_args(dir.path(), &resumed, &args);
+    stop_after(&cmd, log.len().min(4));
+    ok(&strs(&cmd));
+    let bytes = |d: &Path| std::fs::read(d.join("model.safetensors")).unwrap();
+    assert_eq!(bytes(&resumed), bytes(&out_dir), "a resumed run differs from the uninterrupted one");
+    fails(&strs(&small_args(dir.path(), &dir.path().join("bad"), &["--lr-factor", "1.5"])), &["strictly between 0 and 1"]);
+}
+
+#[test]
 fn trained_package_reproduces_burn_predictions_and_seeds_reproduce() {
     let dir = tempfile::tempdir().unwrap();
     let (onehot, targets, _) = planted(dir.path(), 200, 120, 11);

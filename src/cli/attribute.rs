@@ -69,7 +69,7 @@ pub struct Args {
     #[arg(long)]
     head: Option<String>,
     /// Inference engine.
-    #[arg(long, value_enum, default_value_t = EngineArg::Tract)]
+    #[arg(long, value_enum, default_value_t = EngineArg::Auto)]
     engine: EngineArg,
     /// Device.
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod attribute;
 mod convert;
+mod devices;
 mod export_onnx;
 mod folds;
 mod inspect;
@@ -27,6 +28,11 @@ struct Cli {
     /// More log output (-v: debug, -vv: trace). Logs go to standard error.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+
+    /// CPU threads for the engines (tract and ONNX Runtime); default: every available core.
+    /// Results are the same for any count.
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<usize>,
 
     #[command(subcommand)]
     command: Command,
@@ -68,11 +74,16 @@ enum Command {
     SpecBasenji(package::BasenjiArgs),
     /// Train a model (preset, spec, or a package to fine-tune) and write a package with reports.
     Train(Box<train::Args>),
+    /// What the engines can run on here: CUDA driver and GPUs, ONNX Runtime and its CUDA provider.
+    Devices(devices::Args),
 }
 
 /// Engines selectable on the command line.
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub(crate) enum EngineArg {
+    /// ONNX Runtime when its library is found (ORT_DYLIB_PATH, an active or nearby .venv), else
+    /// tract; the choice is logged.
+    Auto,
     /// tract: pure Rust, CPU, nothing to install.
     Tract,
     /// ONNX Runtime from the PyPI onnxruntime wheel (see README).
@@ -82,6 +93,7 @@ pub(crate) enum EngineArg {
 impl From<EngineArg> for s2f::engine::EngineKind {
     fn from(e: EngineArg) -> Self {
         match e {
+            EngineArg::Auto => Self::Auto,
             EngineArg::Tract => Self::Tract,
             EngineArg::Ort => Self::Ort,
         }
@@ -128,6 +140,13 @@ pub fn main() -> ExitCode {
         .with_ansi(ansi)
         .init();
 
+    if let Some(n) = cli.threads {
+        if n == 0 {
+            eprintln!("error: --threads must be at least 1");
+            return ExitCode::FAILURE;
+        }
+        s2f::engine::set_threads(n);
+    }
     let result = match cli.command {
         Command::Onehot(a) => onehot::run(a),
         Command::Attribute(a) => attribute::run(a),
@@ -137,6 +156,7 @@ pub fn main() -> ExitCode {
         Command::Folds(a) => folds::run(a),
         Command::Tss(a) => tss::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Devices(a) => devices::run(a),
         Command::ExportOnnx(a) => export_onnx::run(a),
         Command::Run(a) => run::run(a),
         Command::Package(a) => package::run(a),

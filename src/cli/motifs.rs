@@ -52,9 +52,6 @@ struct CompareArgs {
     /// Align targets on the given strand only.
     #[arg(long)]
     no_rc: bool,
-    /// Worker threads (0: all cores).
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
     /// Output TSV in Tomtom's -text columns.
     #[arg(long)]
     out: PathBuf,
@@ -80,7 +77,8 @@ fn run_compare(args: CompareArgs) -> Result<()> {
         evalue: args.evalue,
         top: args.top,
         reverse_complement: !args.no_rc,
-        threads: args.threads,
+        // `--threads` is the global option (every available core by default).
+        threads: s2f::engine::threads(),
         ..CompareOptions::default()
     };
     let t0 = std::time::Instant::now();

@@ -23,7 +23,7 @@ pub struct Args {
     #[arg(long)]
     out: PathBuf,
     /// Inference engine.
-    #[arg(long, value_enum, default_value_t = EngineArg::Tract)]
+    #[arg(long, value_enum, default_value_t = EngineArg::Auto)]
     engine: EngineArg,
     /// Device: cpu, cuda (fails if CUDA is unusable), auto (logs its choice).
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]

@@ -83,8 +83,8 @@ pub struct Args {
     /// Without folds or a split: fraction of data points (seeded) for validation and for test.
     #[arg(long, default_value_t = 0.1)]
     holdout: f64,
-    /// Maximum epochs.
-    #[arg(long, default_value_t = 20)]
+    /// Maximum epochs (early stopping usually ends training before).
+    #[arg(long, default_value_t = 200)]
     epochs: usize,
     /// Batch size.
     #[arg(long, default_value_t = 64)]
@@ -114,8 +114,15 @@ pub struct Args {
     #[arg(long)]
     clip: Option<f32>,
     /// Early stopping: epochs without a better validation loss (0: run all epochs).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 10)]
     patience: usize,
+    /// Reduce on plateau: halve (--lr-factor) the learning rate after this many epochs without
+    /// a better validation loss, and again after as many more (0: constant rate).
+    #[arg(long, default_value_t = 3)]
+    lr_patience: usize,
+    /// Factor of each reduce-on-plateau step.
+    #[arg(long, default_value_t = 0.5)]
+    lr_factor: f32,
     /// Random reverse-complement augmentation.
     #[arg(long)]
     rc: bool,
@@ -220,6 +227,8 @@ pub fn run(args: Args) -> Result<()> {
         epochs: args.epochs,
         batch: args.batch,
         patience: args.patience,
+        lr_patience: args.lr_patience,
+        lr_factor: args.lr_factor,
         rc: args.rc,
         shift: args.shift,
         seed: args.seed,
@@ -249,6 +258,7 @@ pub fn run(args: Args) -> Result<()> {
         });
     })?;
     bar.finish_and_clear();
+    tracing::info!("training stopped: {}", summary.stop);
     tracing::info!(
         "kept epoch {} of {}: validation r {:.4}, test r {:.4}; {} steps in {:.1} s ({:.2} steps/s); wrote {}",
         summary.best_epoch,

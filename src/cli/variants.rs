@@ -56,7 +56,7 @@ pub struct Args {
     #[arg(long, default_value_t = 8)]
     batch: usize,
     /// Inference engine.
-    #[arg(long, value_enum, default_value_t = EngineArg::Tract)]
+    #[arg(long, value_enum, default_value_t = EngineArg::Auto)]
     engine: EngineArg,
     /// Device: cpu, cuda, auto.
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
@@ -146,6 +146,7 @@ pub fn run(args: Args) -> Result<()> {
         pseudo: opts.pseudo,
         allow_swap: opts.allow_swap,
         formats,
+        engine: predictor.identity(),
     };
     tracing::info!("scoring {sites} VCF records of {} on {}", args.vcf.display(), predictor.describe());
     let bar = indicatif::ProgressBar::new(sites as u64);

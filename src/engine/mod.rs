@@ -2,8 +2,9 @@
 //! canonical tensors.
 //!
 //! An [`Engine`] runs an ONNX graph on raw tensors. Two implementations: [`tract`] (pure Rust,
-//! the embedded default, CPU) and [`ort`] (ONNX Runtime loaded at run time from the PyPI
-//! `onnxruntime` wheel; CPU, or CUDA with `onnxruntime-gpu`). Every engine must pass the same
+//! embedded, CPU, on every core) and [`ort`] (ONNX Runtime loaded at run time from the PyPI
+//! `onnxruntime` wheel; CPU, or CUDA with `onnxruntime-gpu`). The default, [`EngineKind::Auto`],
+//! takes ONNX Runtime when its library is found (it is the faster one) and tract otherwise. Every engine must pass the same
 //! conformance tests (shape, determinism, batch-1 = batch-N, fixture parity).
 //!
 //! A [`Predictor`] takes one-hot input `(N, L, 4)` float32, transposes it for graphs that
@@ -22,11 +23,61 @@ use crate::model::spec::InputLayout;
 /// Which engine runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum EngineKind {
-    /// tract, pure Rust (default).
+    /// ONNX Runtime when its library is found, else tract (see [`resolve`]); the default.
     #[default]
+    Auto,
+    /// tract, pure Rust.
     Tract,
     /// ONNX Runtime.
     Ort,
+}
+
+/// The engine [`EngineKind::Auto`] stands for: ONNX Runtime when its shared library is found
+/// and loads (see [`ort::find_library`]), else tract. The choice and its reason are logged once
+/// per process (at `info` for ONNX Runtime, `warn` for the fall-back to the slower tract).
+/// Other kinds are returned as they are.
+pub fn resolve(kind: EngineKind) -> EngineKind {
+    static AUTO: std::sync::OnceLock<EngineKind> = std::sync::OnceLock::new();
+    if kind != EngineKind::Auto {
+        return kind;
+    }
+    *AUTO.get_or_init(|| match ort::library() {
+        Ok(lib) => {
+            tracing::info!("engine auto: ONNX Runtime found at {}; using it (--engine tract forces tract)", lib.display());
+            EngineKind::Ort
+        }
+        Err(e) => {
+            tracing::warn!(
+                "engine auto: using tract, the slower engine, because ONNX Runtime is not usable: {e}. \
+                 For the faster engine: `pip install onnxruntime=={}` in a virtual environment",
+                ort::ORT_VERSION
+            );
+            EngineKind::Tract
+        }
+    })
+}
+
+/// Threads for the CPU engines: 0 (the default) means every available core.
+static THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Sets the threads the CPU engines created afterwards use (`--threads`); 0 = every available
+/// core. tract splits matrix products and elementwise kernels over them without changing any
+/// number; ONNX Runtime gets it as its intra-op thread count.
+pub fn set_threads(n: usize) {
+    THREADS.store(n, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The thread count CPU engines use: [`set_threads`]'s value, or every available core.
+pub fn threads() -> usize {
+    match THREADS.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        n => n,
+    }
+}
+
+/// True when [`set_threads`] was given a count (so ONNX Runtime is told it, instead of choosing).
+fn threads_set() -> bool {
+    THREADS.load(std::sync::atomic::Ordering::Relaxed) != 0
 }
 
 /// Where the engine runs.
@@ -45,6 +96,12 @@ pub enum Device {
 pub trait Engine: Send {
     /// Engine and device actually used, e.g. `tract (cpu)`.
     fn describe(&self) -> String;
+    /// What decides the numbers: the engine and device without settings that leave results
+    /// unchanged (tract's thread count), e.g. `tract (cpu)` or `ort (cuda)`. Resumed runs and
+    /// shards must agree on it.
+    fn identity(&self) -> String {
+        self.describe()
+    }
     /// Runs the graph on its inputs, in graph order (e.g. a gradient graph's sequence and
     /// objective weights); returns every output in graph order.
     fn run_inputs(&mut self, inputs: Vec<ArrayD<f32>>) -> Result<Vec<ArrayD<f32>>>;
@@ -56,9 +113,11 @@ pub trait Engine: Send {
 }
 
 /// Creates an engine for an ONNX model.
+///
+/// [`EngineKind::Auto`] is [`resolve`]d first; tract runs on [`threads`] cores.
 pub fn create(kind: EngineKind, device: Device, onnx: &[u8]) -> Result<Box<dyn Engine>> {
-    match kind {
-        EngineKind::Tract => {
+    match resolve(kind) {
+        EngineKind::Auto | EngineKind::Tract => {
             if device == Device::Cuda {
                 return Err(Error::Engine {
                     engine: "tract".into(),
@@ -68,9 +127,11 @@ pub fn create(kind: EngineKind, device: Device, onnx: &[u8]) -> Result<Box<dyn E
             if device == Device::Auto {
                 tracing::info!("engine tract: running on cpu (tract has no GPU backend)");
             }
-            Ok(Box::new(tract::TractEngine::new(onnx)?))
+            Ok(Box::new(tract::TractEngine::with_threads(onnx, threads())?))
         }
-        EngineKind::Ort => Ok(Box::new(ort::OrtEngine::new(onnx, device)?)),
+        EngineKind::Ort => {
+            Ok(Box::new(ort::OrtEngine::with_threads(onnx, device, threads_set().then(threads))?))
+        }
     }
 }
 
@@ -99,6 +160,11 @@ impl Predictor {
     /// Engine description.
     pub fn describe(&self) -> String {
         self.engine.describe()
+    }
+
+    /// The engine's [`Engine::identity`].
+    pub fn identity(&self) -> String {
+        self.engine.identity()
     }
 
     /// Predicts `(N, bins, tracks)` from one-hot `(N, L, 4)`. For a bare ONNX model (no spec)

@@ -2,7 +2,8 @@
 //!
 //! The shared library is found at run time (never downloaded at build time), in this order:
 //! `ORT_DYLIB_PATH`; the `onnxruntime` package of the active virtual environment
-//! (`VIRTUAL_ENV`); `.venv/` in the working folder or above the executable. The wheel is
+//! (`VIRTUAL_ENV`); `.venv/` in the working folder or above the executable; the `onnxruntime`
+//! package the active `python3` would import (asked without importing it). The wheel is
 //! `pip install onnxruntime==1.31.1` (CPU) or `onnxruntime-gpu` (CUDA). The runtime must be
 //! at least 1.31 (the `api-31` feature).
 //!
@@ -28,19 +29,39 @@ fn err(device: &str, e: impl std::fmt::Display) -> Error {
     Error::Engine { engine: format!("ort ({device})"), message: e.to_string() }
 }
 
+/// The newest `libonnxruntime.so.*` in an `onnxruntime/capi` folder.
+fn capi_lib(capi: &Path) -> Option<PathBuf> {
+    let entries = std::fs::read_dir(capi).ok()?;
+    let mut libs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so.")))
+        .collect();
+    libs.sort();
+    libs.pop()
+}
+
+/// The runtime of the `onnxruntime` package that `python3` on the PATH would import, found with
+/// `importlib.util.find_spec` (which does not import it); None without python3 or the package.
+fn python_site_lib() -> Option<PathBuf> {
+    let code = "import importlib.util as u; s = u.find_spec('onnxruntime'); \
+                print(s.submodule_search_locations[0] if s and s.submodule_search_locations else '')";
+    let out = std::process::Command::new("python3")
+        .args(["-I", "-c", code])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let dir = String::from_utf8(out.stdout).ok()?;
+    let dir = dir.trim();
+    (out.status.success() && !dir.is_empty()).then(|| capi_lib(&Path::new(dir).join("capi"))).flatten()
+}
+
 fn site_packages_lib(venv: &Path) -> Option<PathBuf> {
     let lib = venv.join("lib");
     let mut pythons: Vec<PathBuf> = std::fs::read_dir(&lib).ok()?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     pythons.sort();
     for py in pythons {
-        let capi = py.join("site-packages/onnxruntime/capi");
-        let Ok(entries) = std::fs::read_dir(&capi) else { continue };
-        let mut libs: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so.")))
-            .collect();
-        libs.sort();
-        if let Some(l) = libs.pop() {
+        if let Some(l) = capi_lib(&py.join("site-packages/onnxruntime/capi")) {
             return Some(l);
         }
     }
@@ -72,6 +93,9 @@ pub fn find_library() -> Result<PathBuf> {
             return Ok(l);
         }
     }
+    if let Some(l) = python_site_lib() {
+        return Ok(l);
+    }
     Err(err(
         "setup",
         format!(
@@ -79,6 +103,21 @@ pub fn find_library() -> Result<PathBuf> {
              (or onnxruntime-gpu for CUDA), or set ORT_DYLIB_PATH to its libonnxruntime.so.<version>"
         ),
     ))
+}
+
+/// The library [`environment`] loaded, or why none could be: finds the library and starts the
+/// runtime once (the result is kept for the process).
+pub fn library() -> Result<PathBuf> {
+    environment()?;
+    find_library()
+}
+
+/// Whether the loaded ONNX Runtime was built with the CUDA execution provider
+/// (`onnxruntime-gpu`); None when no runtime loads or it cannot say.
+pub fn has_cuda_provider() -> Option<bool> {
+    use ort::ep::ExecutionProvider;
+    environment().ok()?;
+    ort::ep::CUDA::is_available().ok()
 }
 
 fn environment() -> Result<&'static ort::environment::Environment> {
@@ -98,8 +137,14 @@ pub struct OrtEngine {
 }
 
 impl OrtEngine {
-    /// Loads the runtime (once) and creates a session on `device`.
+    /// Loads the runtime (once) and creates a session on `device`, with ONNX Runtime's own
+    /// choice of threads.
     pub fn new(onnx: &[u8], device: Device) -> Result<Self> {
+        Self::with_threads(onnx, device, None)
+    }
+
+    /// As [`OrtEngine::new`], with `threads` intra-op threads when given.
+    pub fn with_threads(onnx: &[u8], device: Device, threads: Option<usize>) -> Result<Self> {
         let env = environment()?;
         let build = |cuda: bool| -> std::result::Result<Session, String> {
             // Full graph optimisation, as onnxruntime's Python API does by default.
@@ -107,6 +152,9 @@ impl OrtEngine {
             let mut b = b
                 .with_optimization_level(ort::session::builder::GraphOptimizationLevel::All)
                 .map_err(|e| e.to_string())?;
+            if let Some(n) = threads {
+                b = b.with_intra_threads(n).map_err(|e| e.to_string())?;
+            }
             if cuda {
                 b = b
                     .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])

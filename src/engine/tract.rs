@@ -4,11 +4,16 @@
 //! input shape seen (in practice the batch size and a final partial batch). A batch of one
 //! sequence runs as a batch of two (see [`TractEngine::run_single`]), so results do not depend
 //! on batch sizes.
+//!
+//! Plans run on tract's rayon executor with the engine's thread count: tract splits matrix
+//! products by output panels and elementwise kernels by blocks, never a sum, so the numbers are
+//! the same with one thread or many. Engines with the same thread count share one pool.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use ndarray::ArrayD;
+use tract_linalg::multithread::{multithread_tract_scope, Executor};
 use tract_onnx::prelude::*;
 
 use crate::engine::Engine;
@@ -22,6 +27,30 @@ pub struct TractEngine {
     plans: HashMap<Vec<Vec<usize>>, Plan>,
     /// False once a doubled single-sequence batch failed (a graph with a fixed batch of one).
     double_single: bool,
+    /// Where plans run: one thread, or a shared rayon pool.
+    executor: Executor,
+    threads: usize,
+}
+
+/// The executor for `threads` threads: single-threaded for one, else a rayon pool shared by every
+/// engine of that count (built on first use).
+fn executor(threads: usize) -> Result<Executor> {
+    static POOLS: std::sync::Mutex<Vec<(usize, Executor)>> = std::sync::Mutex::new(Vec::new());
+    if threads <= 1 {
+        return Ok(Executor::SingleThread);
+    }
+    let mut pools = POOLS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, e)) = pools.iter().find(|(n, _)| *n == threads) {
+        return Ok(e.clone());
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("s2f-tract-{i}"))
+        .num_threads(threads)
+        .build()
+        .map_err(|e| err(format!("cannot start {threads} threads: {e}")))?;
+    let e = Executor::MultiThread(Arc::new(pool));
+    pools.push((threads, e.clone()));
+    Ok(e)
 }
 
 fn err(e: impl std::fmt::Display) -> Error {
@@ -29,11 +58,23 @@ fn err(e: impl std::fmt::Display) -> Error {
 }
 
 impl TractEngine {
-    /// Parses the model (errors early on unsupported graphs).
+    /// Parses the model (errors early on unsupported graphs); runs it on one thread.
     pub fn new(onnx: &[u8]) -> Result<Self> {
+        Self::with_threads(onnx, 1)
+    }
+
+    /// As [`TractEngine::new`], running on `threads` threads (0 is taken as 1).
+    pub fn with_threads(onnx: &[u8], threads: usize) -> Result<Self> {
         let proto = guarded(|| tract_onnx::onnx().proto_model_for_read(&mut &onnx[..]))?.map_err(err)?;
         check_transposes(&proto)?;
-        Ok(Self { onnx: onnx.to_vec(), plans: HashMap::new(), double_single: true })
+        let threads = threads.max(1);
+        Ok(Self {
+            onnx: onnx.to_vec(),
+            plans: HashMap::new(),
+            double_single: true,
+            executor: executor(threads)?,
+            threads,
+        })
     }
 
     fn plan(&mut self, shapes: &[Vec<usize>]) -> Result<Plan> {
@@ -87,6 +128,13 @@ impl TractEngine {
 
 impl Engine for TractEngine {
     fn describe(&self) -> String {
+        match self.threads {
+            1 => "tract (cpu, 1 thread)".into(),
+            n => format!("tract (cpu, {n} threads)"),
+        }
+    }
+
+    fn identity(&self) -> String {
         "tract (cpu)".into()
     }
 
@@ -96,8 +144,11 @@ impl Engine for TractEngine {
         }
         let shapes: Vec<Vec<usize>> = inputs.iter().map(|x| x.shape().to_vec()).collect();
         let plan = self.plan(&shapes)?;
-        let outputs =
-            guarded(|| plan.run(inputs.into_iter().map(|x| Tensor::from(x).into()).collect()))?.map_err(err)?;
+        let executor = self.executor.clone();
+        let outputs = guarded(|| {
+            multithread_tract_scope(executor, || plan.run(inputs.into_iter().map(|x| Tensor::from(x).into()).collect()))
+        })?
+        .map_err(err)?;
         outputs.iter().map(|o| o.to_plain_array_view::<f32>().map(|v| v.to_owned()).map_err(err)).collect()
     }
 }

@@ -37,17 +37,50 @@ pub fn check_shard(shard: usize, n_shards: usize) -> Result<()> {
 
 /// Whether `out` holds the finished run of `m` (its manifest at `done`): `Ok(true)` for the same
 /// run, `Ok(false)` when there is none, an error for a finished run with other options.
-pub fn finished<M: DeserializeOwned + PartialEq>(done: &Path, m: &M, out: &Path) -> Result<bool> {
+pub fn finished<M: Serialize + DeserializeOwned + PartialEq>(done: &Path, m: &M, out: &Path) -> Result<bool> {
     if !done.is_file() {
         return Ok(false);
     }
-    if read_manifest::<M>(done)? == *m {
+    let old = read_manifest::<M>(done)?;
+    if old == *m {
         return Ok(true);
     }
     Err(Error::InvalidArgument(format!(
-        "{} holds a finished run with other options or another model; choose another --out",
-        out.display()
+        "{} holds a finished run with other options or another model ({}); choose another --out",
+        out.display(),
+        differences(&old, m)
     )))
+}
+
+/// The top-level fields in which two manifests differ, with the recorded and the new value
+/// (long values shortened), e.g. `engine: "ort (cpu)" there, "tract (cpu)" now`.
+fn differences<M: Serialize>(old: &M, new: &M) -> String {
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
+        (serde_json::to_value(old), serde_json::to_value(new))
+    else {
+        return "the manifests differ".into();
+    };
+    let short = |v: Option<&serde_json::Value>| {
+        let s = v.map_or("nothing".to_string(), |v| v.to_string());
+        if s.chars().count() > 60 {
+            format!("{}…", s.chars().take(60).collect::<String>())
+        } else {
+            s
+        }
+    };
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let diffs: Vec<String> = keys
+        .into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| format!("{k}: {} there, {} now", short(a.get(k)), short(b.get(k))))
+        .collect();
+    if diffs.is_empty() {
+        "the manifests differ".into()
+    } else {
+        diffs.join("; ")
+    }
 }
 
 /// Records `m` at `mpath` for a new run, or checks that the unfinished run there has the same
@@ -56,10 +89,12 @@ pub fn claim<M: Serialize + DeserializeOwned + PartialEq>(mpath: &Path, m: &M, o
     if !mpath.is_file() {
         return write_manifest(mpath, m);
     }
-    if read_manifest::<M>(mpath)? != *m {
+    let old = read_manifest::<M>(mpath)?;
+    if old != *m {
         return Err(Error::InvalidArgument(format!(
-            "{} holds an unfinished run with other options; resume it with the same options or choose another --out",
-            out.display()
+            "{} holds an unfinished run with other options ({}); resume it with the same options or choose another --out",
+            out.display(),
+            differences(&old, m)
         )));
     }
     Ok(())

@@ -34,6 +34,9 @@ pub struct State {
     pub steps: usize,
     /// The optimiser's own step counter (for warm-up and bias correction).
     pub opt_step: usize,
+    /// The learning-rate factor from plateau reductions.
+    #[serde(default = "one")]
+    pub lr_scale: f32,
     /// Log rows so far: (epoch, train loss, valid loss, valid r, lr, seconds).
     pub log: Vec<(usize, f64, f64, f64, f64, f64)>,
     /// Best validation loss and its epoch.
@@ -62,6 +65,10 @@ impl State {
     pub fn pack_log(log: &[EpochLog]) -> Vec<(usize, f64, f64, f64, f64, f64)> {
         log.iter().map(|r| (r.epoch, r.train_loss, r.valid_loss, r.valid_r, r.lr, r.seconds)).collect()
     }
+}
+
+fn one() -> f32 {
+    1.0
 }
 
 /// Tensor groups of a checkpoint, by prefix letter.

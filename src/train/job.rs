@@ -117,6 +117,8 @@ pub struct TrainSummary {
     pub test_r: f64,
     /// Optimiser steps.
     pub steps: usize,
+    /// Why training stopped.
+    pub stop: String,
     /// Seconds spent in training epochs.
     pub seconds: f64,
 }
@@ -334,6 +336,7 @@ fn finish<B: Backend>(
     notes.insert("optimizer".into(), format!("{:?}", job.cfg.optim));
     notes.insert("seed".into(), job.cfg.seed.to_string());
     notes.insert("epochs".into(), format!("{} run, best {}", outcome.log.len(), outcome.best_epoch));
+    notes.insert("stopped".into(), outcome.stop.clone());
     if !job.cfg.freeze.is_empty() {
         notes.insert("frozen".into(), job.cfg.freeze.join(", "));
     }
@@ -411,6 +414,7 @@ fn finish<B: Backend>(
         valid_r: set_r[0],
         test_r: set_r[1],
         steps: outcome.steps,
+        stop: outcome.stop,
         seconds,
     })
 }

@@ -5,6 +5,8 @@
 //! - AdamW: m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², p ← p − lr·(m̂/(√v̂ + ε) + wd·p), with bias
 //!   corrections m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ) (decoupled weight decay, Loshchilov & Hutter).
 //! - Warm-up: the rate rises linearly from lr/warmup to lr over the first `warmup` steps.
+//! - Reduce on plateau: the trainer multiplies the rate by a factor when the validation loss
+//!   stops improving ([`Optimizer::reduce`]); the current scale is part of the optimiser's state.
 //! - Clipping: when the global L2 norm of all gradients exceeds `clip`, every gradient is scaled
 //!   by clip/norm.
 
@@ -68,6 +70,8 @@ pub type Moments<B> = BTreeMap<String, Tensor<B, 1>>;
 pub struct Optimizer<B: Backend> {
     cfg: OptimConfig,
     step: usize,
+    /// Factor on the configured rate from plateau reductions (1 at the start).
+    scale: f32,
     first: Moments<B>,
     second: Moments<B>,
 }
@@ -75,7 +79,7 @@ pub struct Optimizer<B: Backend> {
 impl<B: Backend> Optimizer<B> {
     /// A fresh optimiser.
     pub fn new(cfg: OptimConfig) -> Self {
-        Self { cfg, step: 0, first: BTreeMap::new(), second: BTreeMap::new() }
+        Self { cfg, step: 0, scale: 1.0, first: BTreeMap::new(), second: BTreeMap::new() }
     }
 
     /// Steps taken and the first and second moments by weight name (flat), for checkpoints.
@@ -90,12 +94,29 @@ impl<B: Backend> Optimizer<B> {
         self.second = second;
     }
 
+    /// The factor plateau reductions put on the configured rate (1 without any).
+    pub fn scale(&self) -> f32 {
+        self.scale
+    }
+
+    /// Restores the factor [`Optimizer::scale`] gave (checkpoints).
+    pub fn set_scale(&mut self, scale: f32) {
+        self.scale = scale;
+    }
+
+    /// Multiplies the rate by `factor` (reduce on plateau); returns the new rate.
+    pub fn reduce(&mut self, factor: f32) -> f32 {
+        self.scale *= factor;
+        self.cfg.lr * self.scale
+    }
+
     /// Learning rate for the next step.
     pub fn lr(&self) -> f32 {
+        let lr = self.cfg.lr * self.scale;
         if self.cfg.warmup > 0 && self.step < self.cfg.warmup {
-            self.cfg.lr * (self.step + 1) as f32 / self.cfg.warmup as f32
+            lr * (self.step + 1) as f32 / self.cfg.warmup as f32
         } else {
-            self.cfg.lr
+            lr
         }
     }
 

@@ -43,6 +43,11 @@ pub struct TrainConfig {
     pub batch: usize,
     /// Epochs without a better validation loss before stopping (0: never stop early).
     pub patience: usize,
+    /// Reduce on plateau: after this many epochs without a better validation loss the learning
+    /// rate is multiplied by `lr_factor` (again after as many more); 0 keeps it constant.
+    pub lr_patience: usize,
+    /// Factor of each plateau reduction (in (0, 1)).
+    pub lr_factor: f32,
     /// Reverse-complement each training sequence with probability ½ (profile targets are
     /// reversed along their bins).
     pub rc: bool,
@@ -94,6 +99,8 @@ pub struct TrainOutcome {
     pub best_epoch: usize,
     /// Optimiser steps taken.
     pub steps: usize,
+    /// Why training stopped, in words (for the log and the package's notes).
+    pub stop: String,
 }
 
 /// Predictions of one head for a set of data points: `(N, bins, tracks)` on the host.
@@ -126,6 +133,12 @@ pub fn train<B: Backend>(
     }
     if cfg.batch == 0 || cfg.epochs == 0 {
         return Err(Error::InvalidArgument("batch size and epochs must be positive".into()));
+    }
+    if cfg.lr_patience > 0 && !(cfg.lr_factor > 0.0 && cfg.lr_factor < 1.0) {
+        return Err(Error::InvalidArgument(format!(
+            "the learning-rate factor must lie strictly between 0 and 1, not {}",
+            cfg.lr_factor
+        )));
     }
     let mut store = ParamStore::<B>::from_weights(init, device);
     let mut matched = vec![false; cfg.freeze.len()];
@@ -201,6 +214,7 @@ pub fn train<B: Backend>(
             };
             restore(&mut store, upload(groups.remove("p")));
             opt.restore(state.opt_step, upload(groups.remove("m")), upload(groups.remove("v")));
+            opt.set_scale(state.lr_scale);
             if let Some((loss, epoch)) = state.best {
                 let mut b = store.clone();
                 restore(&mut b, upload(groups.remove("b")));
@@ -256,6 +270,11 @@ pub fn train<B: Backend>(
         if best.as_ref().is_none_or(|(b, _, _)| valid_loss < *b) {
             best = Some((valid_loss, epoch, store.clone()));
         }
+        let since_best = best.as_ref().map_or(0, |(_, e, _)| epoch - e);
+        if cfg.lr_patience > 0 && since_best > 0 && since_best % cfg.lr_patience == 0 && !stopped(&log, &best) {
+            let lr = opt.reduce(cfg.lr_factor);
+            tracing::info!("no better validation loss for {since_best} epochs: learning rate lowered to {lr:.3e}");
+        }
         if let Some(dir) = &cfg.checkpoint {
             save_checkpoint(dir, &fingerprint, epoch, steps, &opt, &log, &best, &store, (&order_rng, &aug_rng))?;
             if abort_after == Some(epoch) {
@@ -263,12 +282,24 @@ pub fn train<B: Backend>(
                 std::process::exit(86);
             }
         }
-        if stopped(&log, &best) {
-            tracing::info!("early stop after epoch {epoch}: no better validation loss for {} epochs", cfg.patience);
-        }
     }
+    let early = stopped(&log, &best);
     let (_, best_epoch, best_store) = best.ok_or_else(|| Error::InvalidArgument("no epoch ran".into()))?;
-    Ok(TrainOutcome { weights: best_store.to_weights()?, log, best_epoch, steps })
+    let last = log.last().map_or(0, |r| r.epoch);
+    let stop = if early {
+        format!("early stop after epoch {last}: no better validation loss for {} epochs", cfg.patience)
+    } else if best_epoch + 1 >= last && last > 1 {
+        let msg = format!(
+            "reached --epochs {}; the validation loss was still falling (best at epoch {best_epoch}): \
+             more --epochs may give a better model",
+            cfg.epochs
+        );
+        tracing::warn!("{msg}");
+        msg
+    } else {
+        format!("reached --epochs {}", cfg.epochs)
+    };
+    Ok(TrainOutcome { weights: best_store.to_weights()?, log, best_epoch, steps, stop })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -305,6 +336,7 @@ fn save_checkpoint<B: Backend>(
         epoch,
         steps,
         opt_step,
+        lr_scale: opt.scale(),
         log: checkpoint::State::pack_log(log),
         best: best.as_ref().map(|(l, e, _)| (*l, *e)),
         rng: (rngs.0.get_word_pos(), rngs.1.get_word_pos()),

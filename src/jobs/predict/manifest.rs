@@ -53,6 +53,11 @@ pub struct Manifest {
     /// such an unfinished run is not resumed with differently centred windows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub centre: Option<String>,
+    /// The engine's [`crate::engine::Engine::identity`] (engines differ in the last bits, so a
+    /// run is resumed or merged only with the engine it started with); empty in manifests
+    /// written before it was recorded.
+    #[serde(default)]
+    pub engine: String,
 }
 
 /// Reads a manifest (see [`crate::jobs::run_dir`]).

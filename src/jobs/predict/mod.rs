@@ -191,6 +191,7 @@ pub fn predict(
             Target::Regions(_) if opts.ignore_summits => Some("midpoint".into()),
             Target::Regions(_) => Some("summit-or-midpoint".into()),
         },
+        engine: predictor.identity(),
     };
     std::fs::create_dir_all(out.join(PARTS_DIR)).map_err(|e| Error::io(out, e))?;
     if crate::jobs::run_dir::finished(&out.join(DONE_FILE), &manifest, out)? {

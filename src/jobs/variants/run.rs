@@ -70,6 +70,10 @@ pub struct Manifest {
     pub allow_swap: bool,
     /// Output formats (`parquet`, `tsv`, `h5`).
     pub formats: Vec<String>,
+    /// The engine's [`crate::engine::Engine::identity`]: a run is resumed or merged only with
+    /// the engine it started with (engines differ in the last bits).
+    #[serde(default)]
+    pub engine: String,
 }
 
 /// How a run ended.
