@@ -126,6 +126,8 @@ fn cli_writes_tables_meme_and_per_sequence_differences() {
         "--per-sequence",
         "--format",
         "tsv,parquet",
+        "--engine",
+        "tract",
         "--out",
         common::p(&out),
     ]);

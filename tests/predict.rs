@@ -79,6 +79,8 @@ fn genome_bigwigs_match_window_predictions_and_skip_gaps() {
         "4",
         "--format",
         "bigwig,parquet",
+        "--engine",
+        "tract",
     ];
     ok(&predict);
     let bw = out.join("t0005.bw");

@@ -282,8 +282,8 @@ fn burn_forward_matches_every_engine_on_every_op() {
 fn learning_rate_falls_on_plateaus_and_the_log_says_why_training_stopped() {
     let dir = tempfile::tempdir().unwrap();
     planted(dir.path(), 160, 120, 13);
-    // A rate too high for the task makes the validation loss stall, so the rate must fall.
-    let args = ["--epochs", "12", "--lr", "0.05", "--lr-patience", "1", "--lr-factor", "0.5", "--patience", "4"];
+    // With 16 validation points and one epoch of patience, the validation loss stalls now and then.
+    let args = ["--epochs", "12", "--lr-patience", "1", "--lr-factor", "0.5", "--patience", "4"];
     let out_dir = dir.path().join("m");
     let cmd = small_args(dir.path(), &out_dir, &args);
     let run = common::s2f(&strs(&cmd));
@@ -304,7 +304,7 @@ fn learning_rate_falls_on_plateaus_and_the_log_says_why_training_stopped() {
         reductions += usize::from(epoch > best_epoch);
         assert!((col(next, 4) - expected).abs() <= 1e-9 * expected, "epoch {}: lr {} after {}: {log:?}", epoch + 1, col(next, 4), col(row, 4));
     }
-    assert!(reductions > 0, "the validation loss never stalled at lr 0.05: {log:?}");
+    assert!(reductions > 0, "the validation loss never stalled: {log:?}");
     assert!(stderr.contains("learning rate lowered to"), "{stderr}");
     let early = stderr.contains(&format!("training stopped: early stop after epoch {}", log.len()));
     let full = log.len() == 12 && stderr.contains("training stopped: reached --epochs 12");

@@ -29,8 +29,8 @@ struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
 
-    /// CPU threads for the engines (tract and ONNX Runtime); default: every available core.
-    /// Results are the same for any count.
+    /// CPU threads for the engines (default: tract every available core, ONNX Runtime its own
+    /// choice). tract gives the same numbers for any count.
     #[arg(long, global = true, value_name = "N")]
     threads: Option<usize>,
 

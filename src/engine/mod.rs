@@ -60,9 +60,10 @@ pub fn resolve(kind: EngineKind) -> EngineKind {
 /// Threads for the CPU engines: 0 (the default) means every available core.
 static THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// Sets the threads the CPU engines created afterwards use (`--threads`); 0 = every available
-/// core. tract splits matrix products and elementwise kernels over them without changing any
-/// number; ONNX Runtime gets it as its intra-op thread count.
+/// Sets the threads the CPU engines created afterwards use (`--threads`); 0 = the default
+/// (tract: every available core; ONNX Runtime: its own choice, one per physical core). tract
+/// splits matrix products and elementwise kernels over them without changing any number; ONNX
+/// Runtime gets it as its intra-op thread count.
 pub fn set_threads(n: usize) {
     THREADS.store(n, std::sync::atomic::Ordering::Relaxed);
 }
@@ -116,6 +117,9 @@ pub trait Engine: Send {
 ///
 /// [`EngineKind::Auto`] is [`resolve`]d first; tract runs on [`threads`] cores.
 pub fn create(kind: EngineKind, device: Device, onnx: &[u8]) -> Result<Box<dyn Engine>> {
+    // Only ONNX Runtime runs on a GPU: `auto` with `--device cuda` means it (and says so when it
+    // is missing) instead of falling back to tract.
+    let kind = if kind == EngineKind::Auto && device == Device::Cuda { EngineKind::Ort } else { kind };
     match resolve(kind) {
         EngineKind::Auto | EngineKind::Tract => {
             if device == Device::Cuda {

@@ -23,7 +23,8 @@ use crate::error::{Error, Result};
 /// ONNX Runtime version the crate is built against (minimum at run time).
 pub const ORT_VERSION: &str = "1.31.1";
 
-static ENV: OnceLock<std::result::Result<ort::environment::Environment, String>> = OnceLock::new();
+/// The runtime, once loaded, with the library it was loaded from.
+static ENV: OnceLock<std::result::Result<(ort::environment::Environment, PathBuf), String>> = OnceLock::new();
 
 fn err(device: &str, e: impl std::fmt::Display) -> Error {
     Error::Engine { engine: format!("ort ({device})"), message: e.to_string() }
@@ -46,7 +47,7 @@ fn python_site_lib() -> Option<PathBuf> {
     let code = "import importlib.util as u; s = u.find_spec('onnxruntime'); \
                 print(s.submodule_search_locations[0] if s and s.submodule_search_locations else '')";
     let out = std::process::Command::new("python3")
-        .args(["-I", "-c", code])
+        .args(["-E", "-c", code])
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .output()
@@ -109,7 +110,10 @@ pub fn find_library() -> Result<PathBuf> {
 /// runtime once (the result is kept for the process).
 pub fn library() -> Result<PathBuf> {
     environment()?;
-    find_library()
+    match ENV.get() {
+        Some(Ok((_, lib))) => Ok(lib.clone()),
+        _ => find_library(),
+    }
 }
 
 /// Whether the loaded ONNX Runtime was built with the CUDA execution provider
@@ -125,9 +129,13 @@ fn environment() -> Result<&'static ort::environment::Environment> {
         let lib = find_library().map_err(|e| e.to_string())?;
         tracing::debug!("loading ONNX Runtime from {}", lib.display());
         let builder = ort::init_from(&lib).map_err(|e| format!("cannot load {}: {e}", lib.display()))?;
-        builder.with_name("s2f").build().map_err(|e| format!("cannot start ONNX Runtime from {}: {e}", lib.display()))
+        let env = builder
+            .with_name("s2f")
+            .build()
+            .map_err(|e| format!("cannot start ONNX Runtime from {}: {e}", lib.display()))?;
+        Ok((env, lib))
     });
-    env.as_ref().map_err(|m| err("setup", m))
+    env.as_ref().map(|(e, _)| e).map_err(|m| err("setup", m))
 }
 
 /// ONNX Runtime running one ONNX model.

@@ -42,7 +42,7 @@ pub fn finished<M: Serialize + DeserializeOwned + PartialEq>(done: &Path, m: &M,
         return Ok(false);
     }
     let old = read_manifest::<M>(done)?;
-    if old == *m {
+    if agree(&old, m) {
         return Ok(true);
     }
     Err(Error::InvalidArgument(format!(
@@ -52,9 +52,28 @@ pub fn finished<M: Serialize + DeserializeOwned + PartialEq>(done: &Path, m: &M,
     )))
 }
 
+/// Whether a recorded manifest `old` and a new one `new` describe the same run. A manifest
+/// written before engines were recorded (an empty `engine`) agrees with any engine.
+pub fn agree<M: Serialize + PartialEq>(old: &M, new: &M) -> bool {
+    if old == new {
+        return true;
+    }
+    let (Ok(serde_json::Value::Object(mut a)), Ok(serde_json::Value::Object(b))) =
+        (serde_json::to_value(old), serde_json::to_value(new))
+    else {
+        return false;
+    };
+    if a.get("engine").is_some_and(|e| e.as_str() == Some("")) {
+        if let Some(e) = b.get("engine") {
+            a.insert("engine".into(), e.clone());
+        }
+    }
+    a == b
+}
+
 /// The top-level fields in which two manifests differ, with the recorded and the new value
 /// (long values shortened), e.g. `engine: "ort (cpu)" there, "tract (cpu)" now`.
-fn differences<M: Serialize>(old: &M, new: &M) -> String {
+pub fn differences<M: Serialize>(old: &M, new: &M) -> String {
     let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
         (serde_json::to_value(old), serde_json::to_value(new))
     else {
@@ -90,7 +109,7 @@ pub fn claim<M: Serialize + DeserializeOwned + PartialEq>(mpath: &Path, m: &M, o
         return write_manifest(mpath, m);
     }
     let old = read_manifest::<M>(mpath)?;
-    if old != *m {
+    if !agree(&old, m) {
         return Err(Error::InvalidArgument(format!(
             "{} holds an unfinished run with other options ({}); resume it with the same options or choose another --out",
             out.display(),

@@ -382,11 +382,13 @@ pub fn merge(dirs: &[PathBuf], assembler: &Assembler<'_>) -> Result<Vec<PathBuf>
     let mut source: Vec<Option<PathBuf>> =
         (0..n_chunks).map(|c| Some(part_path(first, c)).filter(|p| p.is_file())).collect();
     for d in &dirs[1..] {
-        if read_manifest(&d.join(PARTS_DIR).join(MANIFEST))? != m0 {
+        let m: Manifest = read_manifest(&d.join(PARTS_DIR).join(MANIFEST))?;
+        if !crate::jobs::run_dir::agree(&m0, &m) && !crate::jobs::run_dir::agree(&m, &m0) {
             return Err(Error::InvalidArgument(format!(
-                "{} was made with other options or another model than {}",
+                "{} was made with other options or another model than {} ({})",
                 d.display(),
-                first.display()
+                first.display(),
+                crate::jobs::run_dir::differences(&m0, &m)
             )));
         }
         for (c, slot) in source.iter_mut().enumerate() {
