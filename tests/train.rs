@@ -302,7 +302,13 @@ fn learning_rate_falls_on_plateaus_and_the_log_says_why_training_stopped() {
         let Some(next) = log.get(i + 1) else { break };
         let expected = if epoch > best_epoch { col(row, 4) * 0.5 } else { col(row, 4) };
         reductions += usize::from(epoch > best_epoch);
-        assert!((col(next, 4) - expected).abs() <= 1e-9 * expected, "epoch {}: lr {} after {}: {log:?}", epoch + 1, col(next, 4), col(row, 4));
+        assert!(
+            (col(next, 4) - expected).abs() <= 1e-9 * expected,
+            "epoch {}: lr {} after {}: {log:?}",
+            epoch + 1,
+            col(next, 4),
+            col(row, 4)
+        );
     }
     assert!(reductions > 0, "the validation loss never stalled: {log:?}");
     assert!(stderr.contains("learning rate lowered to"), "{stderr}");
@@ -318,7 +324,10 @@ fn learning_rate_falls_on_plateaus_and_the_log_says_why_training_stopped() {
     ok(&strs(&cmd));
     let bytes = |d: &Path| std::fs::read(d.join("model.safetensors")).unwrap();
     assert_eq!(bytes(&resumed), bytes(&out_dir), "a resumed run differs from the uninterrupted one");
-    fails(&strs(&small_args(dir.path(), &dir.path().join("bad"), &["--lr-factor", "1.5"])), &["strictly between 0 and 1"]);
+    fails(
+        &strs(&small_args(dir.path(), &dir.path().join("bad"), &["--lr-factor", "1.5"])),
+        &["strictly between 0 and 1"],
+    );
 }
 
 #[test]

@@ -66,7 +66,9 @@ fn eqtl_scores_equal_a_hand_built_computation_on_the_keras_model() {
     let vcf = fixture("genome/eqtl_hg38_chr1.vcf");
     let out = dir.path().join("v");
     ok(&[
-        "variants", "--engine", "tract",
+        "variants",
+        "--engine",
+        "tract",
         p(&pkg_dir),
         "--genome",
         p(&genome),
@@ -150,7 +152,20 @@ fn alleles_are_split_checked_and_rejected_with_reasons() {
     std::fs::write(&vcf, format!("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\n{}\n", lines.join("\n"))).unwrap();
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/calderon2019_shallow");
     let out = dir.path().join("o");
-    let args = ["variants", "--engine", "tract", p(&model), "--genome", p(&genome), "--vcf", p(&vcf), "--tracks", "3", "--format", "tsv"];
+    let args = [
+        "variants",
+        "--engine",
+        "tract",
+        p(&model),
+        "--genome",
+        p(&genome),
+        "--vcf",
+        p(&vcf),
+        "--tracks",
+        "3",
+        "--format",
+        "tsv",
+    ];
     let mut a = args.to_vec();
     a.extend_from_slice(&["--out", p(&out)]);
     ok(&a);
@@ -247,7 +262,9 @@ fn shards_merge_and_resume_give_identical_files() {
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/calderon2019_shallow");
     let run = |out: &Path, extra: &[&str]| {
         let mut a = vec![
-            "variants", "--engine", "tract",
+            "variants",
+            "--engine",
+            "tract",
             p(&model),
             "--genome",
             p(&genome),
@@ -290,7 +307,8 @@ fn shards_merge_and_resume_give_identical_files() {
     // Other options in a folder with parts are refused.
     let d = dir.path().join("d");
     run(&d, &["--shard", "0/2"]);
-    let mut a2 = vec!["variants", "--engine", "tract", p(&model), "--genome", p(&genome), "--vcf", p(&vcf), "--stats", "SAD"];
+    let mut a2 =
+        vec!["variants", "--engine", "tract", p(&model), "--genome", p(&genome), "--vcf", p(&vcf), "--stats", "SAD"];
     a2.extend_from_slice(&["--tracks", "0,44", "--chunk-sites", "7", "--format", "tsv,parquet", "--out", p(&d)]);
     fails(&a2, &["other options"]);
 }
@@ -303,7 +321,8 @@ fn empty_vcfs_missing_outputs_and_bad_options() {
     let vcf = dir.path().join("v.vcf");
     std::fs::write(&vcf, "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\n").unwrap();
     let out = dir.path().join("o");
-    let base = ["variants", "--engine", "tract", p(&model), "--genome", p(&genome), "--vcf", p(&vcf), "--format", "tsv"];
+    let base =
+        ["variants", "--engine", "tract", p(&model), "--genome", p(&genome), "--vcf", p(&vcf), "--format", "tsv"];
     let with = |extra: &[&'static str], out: &Path| -> Vec<String> {
         base.iter().chain(extra).map(|s| s.to_string()).chain(["--out".to_string(), p(out).to_string()]).collect()
     };

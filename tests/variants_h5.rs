@@ -35,7 +35,9 @@ fn run(dir: &Path) -> PathBuf {
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/calderon2019_shallow");
     let out = dir.join("v");
     ok(&[
-        "variants", "--engine", "tract",
+        "variants",
+        "--engine",
+        "tract",
         p(&model),
         "--genome",
         p(&fixture("genome/hg38_chr1_1mb.fa.gz")),

@@ -43,7 +43,10 @@ pub fn resolve(kind: EngineKind) -> EngineKind {
     }
     *AUTO.get_or_init(|| match ort::library() {
         Ok(lib) => {
-            tracing::info!("engine auto: ONNX Runtime found at {}; using it (--engine tract forces tract)", lib.display());
+            tracing::info!(
+                "engine auto: ONNX Runtime found at {}; using it (--engine tract forces tract)",
+                lib.display()
+            );
             EngineKind::Ort
         }
         Err(e) => {
@@ -133,9 +136,7 @@ pub fn create(kind: EngineKind, device: Device, onnx: &[u8]) -> Result<Box<dyn E
             }
             Ok(Box::new(tract::TractEngine::with_threads(onnx, threads())?))
         }
-        EngineKind::Ort => {
-            Ok(Box::new(ort::OrtEngine::with_threads(onnx, device, threads_set().then(threads))?))
-        }
+        EngineKind::Ort => Ok(Box::new(ort::OrtEngine::with_threads(onnx, device, threads_set().then(threads))?)),
     }
 }
 

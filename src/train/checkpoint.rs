@@ -16,7 +16,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::io::atomic::{write_atomic, AtomicFile};
 use crate::model::weights::{Tensor, Weights};
+use crate::train::net::{to_vec, ParamStore};
+use crate::train::optim::Optimizer;
 use crate::train::trainer::EpochLog;
+use burn::tensor::backend::Backend;
 
 /// The checkpoint folder of an output folder.
 pub fn dir_for(out: &Path) -> PathBuf {
@@ -125,4 +128,48 @@ pub fn fingerprint(text: &str) -> String {
     let mut hex = crate::io::digest::sha256_hex(text.as_bytes());
     hex.truncate(32);
     hex
+}
+
+/// Writes the checkpoint of a run after `epoch`: current and best weights, optimiser state
+/// (moments, step, learning-rate scale), log and random stream positions.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn save_run<B: Backend>(
+    dir: &std::path::Path,
+    fingerprint: &str,
+    epoch: usize,
+    steps: usize,
+    opt: &Optimizer<B>,
+    log: &[EpochLog],
+    best: &Option<(f64, usize, ParamStore<B>)>,
+    store: &ParamStore<B>,
+    rngs: (&rand_chacha::ChaCha8Rng, &rand_chacha::ChaCha8Rng),
+) -> Result<()> {
+    let host = |m: &BTreeMap<String, burn::tensor::Tensor<B, 1>>| -> Result<BTreeMap<String, Tensor>> {
+        m.iter()
+            .map(|(k, t)| {
+                let v = to_vec(t.clone())?;
+                Ok((k.clone(), Tensor::new(vec![v.len()], v)?))
+            })
+            .collect()
+    };
+    let flat = |s: &ParamStore<B>| host(&s.params.iter().map(|(k, p)| (k.clone(), p.value.clone())).collect());
+    let (opt_step, first, second) = opt.state();
+    let mut groups: Groups = BTreeMap::new();
+    groups.insert("p", flat(store)?);
+    groups.insert("m", host(first)?);
+    groups.insert("v", host(second)?);
+    if let Some((_, _, b)) = best {
+        groups.insert("b", flat(b)?);
+    }
+    let state = State {
+        fingerprint: fingerprint.to_string(),
+        epoch,
+        steps,
+        opt_step,
+        lr_scale: opt.scale(),
+        log: State::pack_log(log),
+        best: best.as_ref().map(|(l, e, _)| (*l, *e)),
+        rng: (rngs.0.get_word_pos(), rngs.1.get_word_pos()),
+    };
+    save(dir, &state, &groups)
 }

@@ -9,6 +9,7 @@
 //! - [`data`]: one-hot + target files, or genome windows + bigWig targets; splits.
 //! - [`presets`]: `drg-shallow`, `drg-dilated`, `basenji2`.
 //! - [`finetune`]: track selection, head replacement or addition.
+//! - [`metrics`]: Pearson r per track and per data point.
 //! - [`trainer`]: the loop (augmentation, early stopping, reproducibility).
 //! - [`checkpoint`]: per-epoch checkpoints and resume.
 //! - [`report`]: training log, loss curve, correlation tables.
@@ -22,6 +23,7 @@ pub mod finetune;
 pub mod init;
 pub mod job;
 pub mod loss;
+pub mod metrics;
 pub mod net;
 pub mod optim;
 pub mod presets;

@@ -24,6 +24,7 @@ use crate::train::checkpoint;
 use crate::train::data::{Dataset, Set};
 use crate::train::init::stream;
 use crate::train::loss::Loss;
+pub use crate::train::metrics::{pearson, per_point_pearson, per_track_pearson};
 use crate::train::net::{to_vec, Interpreter, ParamKind, ParamStore};
 use crate::train::optim::{OptimConfig, Optimizer};
 
@@ -276,7 +277,7 @@ pub fn train<B: Backend>(
             tracing::info!("no better validation loss for {since_best} epochs: learning rate lowered to {lr:.3e}");
         }
         if let Some(dir) = &cfg.checkpoint {
-            save_checkpoint(dir, &fingerprint, epoch, steps, &opt, &log, &best, &store, (&order_rng, &aug_rng))?;
+            checkpoint::save_run(dir, &fingerprint, epoch, steps, &opt, &log, &best, &store, (&order_rng, &aug_rng))?;
             if abort_after == Some(epoch) {
                 tracing::warn!("S2F_TEST_ABORT_AFTER_EPOCHS: stopping the process after epoch {epoch}");
                 std::process::exit(86);
@@ -300,48 +301,6 @@ pub fn train<B: Backend>(
         format!("reached --epochs {}", cfg.epochs)
     };
     Ok(TrainOutcome { weights: best_store.to_weights()?, log, best_epoch, steps, stop })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn save_checkpoint<B: Backend>(
-    dir: &std::path::Path,
-    fingerprint: &str,
-    epoch: usize,
-    steps: usize,
-    opt: &Optimizer<B>,
-    log: &[EpochLog],
-    best: &Option<(f64, usize, ParamStore<B>)>,
-    store: &ParamStore<B>,
-    rngs: (&rand_chacha::ChaCha8Rng, &rand_chacha::ChaCha8Rng),
-) -> Result<()> {
-    let host = |m: &BTreeMap<String, Tensor<B, 1>>| -> Result<BTreeMap<String, crate::model::weights::Tensor>> {
-        m.iter()
-            .map(|(k, t)| {
-                let v = to_vec(t.clone())?;
-                Ok((k.clone(), crate::model::weights::Tensor::new(vec![v.len()], v)?))
-            })
-            .collect()
-    };
-    let flat = |s: &ParamStore<B>| host(&s.params.iter().map(|(k, p)| (k.clone(), p.value.clone())).collect());
-    let (opt_step, first, second) = opt.state();
-    let mut groups: checkpoint::Groups = BTreeMap::new();
-    groups.insert("p", flat(store)?);
-    groups.insert("m", host(first)?);
-    groups.insert("v", host(second)?);
-    if let Some((_, _, b)) = best {
-        groups.insert("b", flat(b)?);
-    }
-    let state = checkpoint::State {
-        fingerprint: fingerprint.to_string(),
-        epoch,
-        steps,
-        opt_step,
-        lr_scale: opt.scale(),
-        log: checkpoint::State::pack_log(log),
-        best: best.as_ref().map(|(l, e, _)| (*l, *e)),
-        rng: (rngs.0.get_word_pos(), rngs.1.get_word_pos()),
-    };
-    checkpoint::save(dir, &state, &groups)
 }
 
 /// Checks the data against the model and maps each modality to the head of the same name.
@@ -563,52 +522,4 @@ pub fn gather(m: &crate::train::data::Modality, idx: &[usize]) -> Vec<f32> {
         y.extend_from_slice(&m.values[i * w..(i + 1) * w]);
     }
     y
-}
-
-/// Pearson r of two equally long series (NaN without variance).
-pub fn pearson(a: impl Iterator<Item = f64> + Clone, b: impl Iterator<Item = f64> + Clone) -> f64 {
-    let (mut n, mut sa, mut sb) = (0.0, 0.0, 0.0);
-    for (x, y) in a.clone().zip(b.clone()) {
-        n += 1.0;
-        sa += x;
-        sb += y;
-    }
-    if n < 2.0 {
-        return f64::NAN;
-    }
-    let (ma, mb) = (sa / n, sb / n);
-    let (mut cov, mut va, mut vb) = (0.0, 0.0, 0.0);
-    for (x, y) in a.zip(b) {
-        cov += (x - ma) * (y - mb);
-        va += (x - ma) * (x - ma);
-        vb += (y - mb) * (y - mb);
-    }
-    if va == 0.0 || vb == 0.0 {
-        return f64::NAN;
-    }
-    cov / (va * vb).sqrt()
-}
-
-/// Per-track r over data points × bins; `shape` = (N, bins, tracks).
-pub fn per_track_pearson(pred: &[f32], target: &[f32], shape: [usize; 3]) -> Vec<f64> {
-    let t = shape[2];
-    (0..t)
-        .map(|k| {
-            let a = pred.iter().skip(k).step_by(t).map(|&v| v as f64);
-            let b = target.iter().skip(k).step_by(t).map(|&v| v as f64);
-            pearson(a, b)
-        })
-        .collect()
-}
-
-/// Per-data-point r over bins × tracks; `shape` = (N, bins, tracks).
-pub fn per_point_pearson(pred: &[f32], target: &[f32], shape: [usize; 3]) -> Vec<f64> {
-    let w = shape[1] * shape[2];
-    (0..shape[0])
-        .map(|i| {
-            let a = pred[i * w..(i + 1) * w].iter().map(|&v| v as f64);
-            let b = target[i * w..(i + 1) * w].iter().map(|&v| v as f64);
-            pearson(a, b)
-        })
-        .collect()
 }
