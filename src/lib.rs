@@ -22,6 +22,7 @@ pub mod io;
 pub mod jobs;
 pub mod model;
 pub mod motifs;
+pub mod serve;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -8,6 +8,7 @@ mod attribute;
 mod convert;
 mod devices;
 mod export_onnx;
+mod export_triton;
 mod folds;
 mod inspect;
 mod kernels;
@@ -17,6 +18,7 @@ mod package;
 mod predict;
 mod run;
 mod seqlets;
+mod serve;
 mod train;
 mod tss;
 mod variants;
@@ -74,6 +76,10 @@ enum Command {
     SpecBasenji(package::BasenjiArgs),
     /// Train a model (preset, spec, or a package to fine-tune) and write a package with reports.
     Train(Box<train::Args>),
+    /// Serve models over the Open Inference Protocol (KServe v2 / Triton HTTP), with dynamic batching.
+    Serve(serve::Args),
+    /// Write models as a Triton Inference Server model repository (config.pbtxt, model.onnx, labels).
+    ExportTriton(export_triton::Args),
     /// What the engines can run on here: CUDA driver and GPUs, ONNX Runtime and its CUDA provider.
     Devices(devices::Args),
 }
@@ -157,6 +163,8 @@ pub fn main() -> ExitCode {
         Command::Tss(a) => tss::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Devices(a) => devices::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::ExportTriton(a) => export_triton::run(a),
         Command::ExportOnnx(a) => export_onnx::run(a),
         Command::Run(a) => run::run(a),
         Command::Package(a) => package::run(a),

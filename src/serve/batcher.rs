@@ -1,0 +1,200 @@
+//! Dynamic batching: one worker thread per model owns its engine and runs the requests queued
+//! for it, joined into batches.
+//!
+//! The worker takes the oldest request, then adds queued requests while the batch holds at most
+//! `max_batch` sequences, waiting until `max_delay` after the oldest request entered the queue.
+//! A request that would overflow the batch opens the next one; a request larger than `max_batch`
+//! runs alone, in slices of `max_batch`. Inputs are joined along the batch axis, run once, and
+//! every output is split back by the same offsets, so a request gets exactly the rows its own
+//! sequences produced (engines give the same numbers for a sequence in any batch; tested).
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::time::{Duration, Instant};
+
+use ndarray::{ArrayD, Axis};
+use tokio::sync::oneshot;
+
+use super::metrics::Metrics;
+use crate::engine::Engine;
+
+/// What a request gets back: every graph output for its sequences, or an engine error.
+pub type Reply = std::result::Result<Vec<ArrayD<f32>>, String>;
+
+/// One request in the queue.
+struct Job {
+    inputs: Vec<ArrayD<f32>>,
+    n: usize,
+    enqueued: Instant,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// Why a request could not be queued.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SubmitError {
+    /// The queue is full (the server is overloaded).
+    Full,
+    /// The worker has stopped.
+    Stopped,
+}
+
+/// The queue of one model's worker.
+pub struct Batcher {
+    tx: SyncSender<Job>,
+}
+
+/// Batching settings.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchConfig {
+    /// Most sequences per engine run.
+    pub max_batch: usize,
+    /// Longest a request waits for others to join its batch.
+    pub max_delay: Duration,
+    /// Requests that may wait in the queue before new ones are refused.
+    pub queue: usize,
+}
+
+impl Batcher {
+    /// Starts the worker thread for `model` with its engine; the thread ends when the last
+    /// [`Batcher`] is dropped and the queue is empty.
+    pub fn start(
+        model: String,
+        engine: Box<dyn Engine>,
+        config: BatchConfig,
+        metrics: Metrics,
+    ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(config.queue.max(1));
+        let handle = std::thread::Builder::new()
+            .name(format!("s2f-serve-{model}"))
+            .spawn(move || Worker { model, engine, config, metrics }.run(rx))?;
+        Ok((Self { tx }, handle))
+    }
+
+    /// Queues `inputs` (one array per graph input, `n` sequences each, batch first); the
+    /// receiver gets the outputs.
+    pub fn submit(&self, inputs: Vec<ArrayD<f32>>, n: usize) -> Result<oneshot::Receiver<Reply>, SubmitError> {
+        let (reply, rx) = oneshot::channel();
+        match self.tx.try_send(Job { inputs, n, enqueued: Instant::now(), reply }) {
+            Ok(()) => Ok(rx),
+            Err(TrySendError::Full(_)) => Err(SubmitError::Full),
+            Err(TrySendError::Disconnected(_)) => Err(SubmitError::Stopped),
+        }
+    }
+}
+
+struct Worker {
+    model: String,
+    engine: Box<dyn Engine>,
+    config: BatchConfig,
+    metrics: Metrics,
+}
+
+impl Worker {
+    fn run(mut self, rx: Receiver<Job>) {
+        let max_batch = self.config.max_batch.max(1);
+        let mut pending: Option<Job> = None;
+        loop {
+            let first = match pending.take() {
+                Some(j) => j,
+                None => match rx.recv() {
+                    Ok(j) => j,
+                    Err(_) => return,
+                },
+            };
+            let deadline = first.enqueued + self.config.max_delay;
+            let mut total = first.n;
+            let mut jobs = vec![first];
+            while total < max_batch {
+                let next = match rx.try_recv() {
+                    Ok(j) => Some(j),
+                    Err(TryRecvError::Disconnected) => None,
+                    Err(TryRecvError::Empty) => {
+                        let now = Instant::now();
+                        if now >= deadline {
+                            None
+                        } else {
+                            match rx.recv_timeout(deadline - now) {
+                                Ok(j) => Some(j),
+                                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
+                            }
+                        }
+                    }
+                };
+                let Some(job) = next else { break };
+                if total + job.n > max_batch {
+                    pending = Some(job);
+                    break;
+                }
+                total += job.n;
+                jobs.push(job);
+            }
+            self.run_batch(jobs, total, max_batch);
+        }
+    }
+
+    /// Runs the joined inputs of `jobs` (in slices of `max_batch` when one job is larger) and
+    /// sends each job its rows.
+    fn run_batch(&mut self, jobs: Vec<Job>, total: usize, max_batch: usize) {
+        let start = Instant::now();
+        for job in &jobs {
+            self.metrics.queue_seconds.with_label_values(&[&self.model]).observe((start - job.enqueued).as_secs_f64());
+        }
+        let outputs = self.run_joined(&jobs, total, max_batch);
+        self.metrics.run_seconds.with_label_values(&[&self.model]).observe(start.elapsed().as_secs_f64());
+        self.metrics.sequences.with_label_values(&[&self.model]).inc_by(total as u64);
+        let outputs = match outputs {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(model = %self.model, "engine run failed: {e}");
+                for job in jobs {
+                    let _ = job.reply.send(Err(e.clone()));
+                }
+                return;
+            }
+        };
+        let mut offset = 0;
+        for job in jobs {
+            let rows: Vec<ArrayD<f32>> =
+                outputs.iter().map(|o| o.slice_axis(Axis(0), (offset..offset + job.n).into()).to_owned()).collect();
+            offset += job.n;
+            // The client may have gone away; nothing to do then.
+            let _ = job.reply.send(Ok(rows));
+        }
+    }
+
+    fn run_joined(&mut self, jobs: &[Job], total: usize, max_batch: usize) -> Reply {
+        let n_inputs = jobs.first().map_or(0, |j| j.inputs.len());
+        let joined: Vec<ArrayD<f32>> = (0..n_inputs)
+            .map(|i| {
+                let views: Vec<_> = jobs.iter().map(|j| j.inputs[i].view()).collect();
+                ndarray::concatenate(Axis(0), &views).map_err(|e| format!("cannot join the batch: {e}"))
+            })
+            .collect::<Result<_, _>>()?;
+        let mut parts: Vec<Vec<ArrayD<f32>>> = Vec::new();
+        let mut start = 0;
+        while start < total {
+            let end = (start + max_batch).min(total);
+            let slice: Vec<ArrayD<f32>> =
+                joined.iter().map(|x| x.slice_axis(Axis(0), (start..end).into()).to_owned()).collect();
+            self.metrics.batch_size.with_label_values(&[&self.model]).observe((end - start) as f64);
+            let engine = &mut self.engine;
+            let outs = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.run_inputs(slice)))
+                .map_err(|_| "the engine panicked".to_string())?
+                .map_err(|e| e.to_string())?;
+            if let Some(bad) = outs.iter().find(|o| o.shape().first() != Some(&(end - start))) {
+                return Err(format!("the engine returned shape {:?} for {} sequences", bad.shape(), end - start));
+            }
+            parts.push(outs);
+            start = end;
+        }
+        if parts.len() == 1 {
+            return Ok(parts.swap_remove(0));
+        }
+        let n_out = parts.first().map_or(0, Vec::len);
+        (0..n_out)
+            .map(|k| {
+                let views: Vec<_> = parts.iter().map(|p| p[k].view()).collect();
+                ndarray::concatenate(Axis(0), &views).map_err(|e| format!("cannot join outputs: {e}"))
+            })
+            .collect()
+    }
+}
