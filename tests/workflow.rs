@@ -12,7 +12,9 @@ use common::{fixture, ok, p};
 fn snakemake_shards_merge_to_the_unsharded_files() {
     let python = match std::env::var("S2F_PYTHON") {
         Ok(p) => p,
-        Err(_) if std::env::var_os("S2F_REQUIRE_ORT").is_some() => panic!("S2F_REQUIRE_ORT is set but S2F_PYTHON is not"),
+        Err(_) if std::env::var_os("S2F_REQUIRE_ORT").is_some() => {
+            panic!("S2F_REQUIRE_ORT is set but S2F_PYTHON is not")
+        }
         Err(_) => return eprintln!("S2F_PYTHON not set: skipping the Snakemake workflow"),
     };
     let snakemake = Path::new(&python).with_file_name("snakemake");

@@ -198,3 +198,49 @@ impl Worker {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Doubles its input and records the batch sizes it ran.
+    struct Doubler(Arc<Mutex<Vec<usize>>>);
+
+    impl Engine for Doubler {
+        fn describe(&self) -> String {
+            "doubler".into()
+        }
+        fn run_inputs(&mut self, inputs: Vec<ArrayD<f32>>) -> crate::error::Result<Vec<ArrayD<f32>>> {
+            self.0.lock().unwrap().push(inputs[0].shape()[0]);
+            Ok(vec![inputs[0].mapv(|v| v * 2.0)])
+        }
+    }
+
+    fn rows(first: f32, n: usize) -> ArrayD<f32> {
+        ArrayD::from_shape_fn(ndarray::IxDyn(&[n, 3]), |ix| first + ix[0] as f32 * 10.0 + ix[1] as f32)
+    }
+
+    #[test]
+    fn requests_are_joined_split_back_and_sliced() {
+        let runs = Arc::new(Mutex::new(Vec::new()));
+        let config = BatchConfig { max_batch: 8, max_delay: Duration::from_millis(200), queue: 16 };
+        let (b, handle) =
+            Batcher::start("t".into(), Box::new(Doubler(runs.clone())), config, Metrics::new(8).unwrap()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        // Three requests queued within the delay: 3 + 4 sequences join; 5 more would overflow.
+        let sizes = [3usize, 4, 5, 20];
+        let receivers: Vec<_> =
+            sizes.iter().enumerate().map(|(k, &n)| b.submit(vec![rows(k as f32 * 1000.0, n)], n).unwrap()).collect();
+        for ((k, &n), rx) in sizes.iter().enumerate().zip(receivers) {
+            let got = rt.block_on(rx).unwrap().unwrap();
+            assert_eq!(got[0], rows(k as f32 * 1000.0, n).mapv(|v| v * 2.0), "request {k} got other rows");
+        }
+        drop(b);
+        handle.join().unwrap();
+        let runs = runs.lock().unwrap().clone();
+        assert_eq!(runs[0], 7, "the first two requests share a run: {runs:?}");
+        assert!(runs.iter().all(|&r| r <= 8), "no run above max_batch: {runs:?}");
+        assert_eq!(runs.iter().sum::<usize>(), 32);
+    }
+}

@@ -203,6 +203,7 @@ fn record(state: &AppState, name: &str, endpoint: &str, result: Result<Response,
         e.into_response()
     });
     let model = if state.models.contains_key(name) { name } else { "_unknown" };
+    tracing::debug!(model, endpoint, status = response.status().as_u16(), "answered");
     state.metrics.requests.with_label_values(&[model, endpoint, response.status().as_str()]).inc();
     response
 }
