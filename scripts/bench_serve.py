@@ -8,7 +8,11 @@ and, for comparison, with batching off (--max-batch 1). Direct throughput is `s2
 N sequences with --batch equal to the client count (model load excluded by timing two sizes).
 
   .venv/bin/python scripts/bench_serve.py [--bin target/release/s2f] [--model models/calderon2019_shallow]
-      [--engine auto|tract|ort] [--requests 1500] [--clients 1,8,32]
+      [--engine auto|tract|ort] [--requests 1500] [--clients 1,8,32] [--load python|wrk]
+
+--load python (default): tritonclient.http clients in Python threads; on a small machine they
+take CPU from the server. --load wrk: the same binary-tensor request sent by wrk (C, one thread
+per core; `apt-get install wrk`) for 10 s per setting, which leaves the server the CPU.
 
 Needs numpy and tritonclient[http] (scripts/requirements-test.txt).
 """
@@ -72,6 +76,44 @@ def load(addr, name, x, clients, requests):
     return len(lat) / wall, np.percentile(lat, 50) * 1e3, np.percentile(lat, 99) * 1e3
 
 
+def load_wrk(addr, name, x, clients, seconds=10):
+    """Requests/s and p50/p99 latency (ms) from wrk posting one binary one-sequence request."""
+    import json as _json
+
+    payload = x[:1].astype(np.float32).tobytes()
+    header = _json.dumps({"inputs": [{"name": "sequence", "shape": [1, *x.shape[1:]], "datatype": "FP32",
+                                      "parameters": {"binary_data_size": len(payload)}}],
+                          "parameters": {"binary_data_output": True}}).encode()
+    with tempfile.TemporaryDirectory() as tmp:
+        body_path = os.path.join(tmp, "body.bin")
+        with open(body_path, "wb") as f:
+            f.write(header + payload)
+        lua = os.path.join(tmp, "post.lua")
+        with open(lua, "w") as f:
+            f.write(f'local f = io.open("{body_path}", "rb"); wrk.body = f:read("*all"); f:close()\n'
+                    f'wrk.method = "POST"\n'
+                    f'wrk.headers["Inference-Header-Content-Length"] = "{len(header)}"\n'
+                    f'wrk.headers["Content-Type"] = "application/octet-stream"\n')
+        out = subprocess.run(
+            ["wrk", f"-t{min(clients, os.cpu_count() or 1)}", f"-c{clients}", f"-d{seconds}s", "--latency", "-s", lua,
+             f"http://{addr}/v2/models/{name}/infer"],
+            check=True, capture_output=True, text=True).stdout
+    if "Non-2xx" in out:
+        raise SystemExit(f"wrk saw errors:\n{out}")
+
+    def ms(tag):
+        for line in out.splitlines():
+            parts = line.split()
+            if parts and parts[0] == tag:
+                v = parts[1]
+                scale = 1e-3 if v.endswith("us") else 1e3 if v.endswith("s") and not v.endswith("ms") else 1.0
+                return float(v.rstrip("msu")) * scale
+        return float("nan")
+
+    rps = next(float(l.split()[1]) for l in out.splitlines() if l.startswith("Requests/sec"))
+    return rps, ms("50%"), ms("99%")
+
+
 def direct(binary, model, engine, x, batch, tmp):
     """Sequences/s of `s2f run --batch B`, model load excluded (difference of two sizes)."""
     times = {}
@@ -98,13 +140,16 @@ def main():
     ap.add_argument("--requests", type=int, default=1500)
     ap.add_argument("--clients", default="1,8,32")
     ap.add_argument("--max-delay-ms", default="5")
+    ap.add_argument("--load", choices=["python", "wrk"], default="python")
     a = ap.parse_args()
     rng = np.random.default_rng(0)
     length = 401
     x = np.zeros((2048, length, 4), dtype=np.float32)
     x[np.arange(2048)[:, None], np.arange(length)[None, :], rng.integers(0, 4, (2048, length))] = 1.0
     clients = [int(c) for c in a.clients.split(",")]
-    print(f"model {a.model}, engine {a.engine}, {os.cpu_count()} CPUs, {a.requests} requests of 1 sequence per setting")
+    print(f"model {a.model}, engine {a.engine}, {os.cpu_count()} CPUs, load from {a.load}, requests of 1 sequence")
+    run_load = (lambda addr, c: load(addr, a.name, x, c, a.requests)) if a.load == "python" else (
+        lambda addr, c: load_wrk(addr, a.name, x, c))
     print("| clients | direct `s2f run --batch C` (seq/s) | serve, dynamic batching (seq/s) | ratio | p50 ms | p99 ms "
           "| serve, --max-batch 1 (seq/s) | batching gain |")
     print("|---|---|---|---|---|---|---|---|")
@@ -114,14 +159,14 @@ def main():
             proc, addr = start(a.bin, a.model, a.engine, ["--max-batch", "64", "--max-delay-ms", a.max_delay_ms])
             try:
                 load(addr, a.name, x, c, min(200, a.requests))  # warm-up
-                tp, p50, p99 = load(addr, a.name, x, c, a.requests)
+                tp, p50, p99 = run_load(addr, c)
             finally:
                 proc.terminate()
                 proc.wait()
             proc, addr = start(a.bin, a.model, a.engine, ["--max-batch", "1"])
             try:
                 load(addr, a.name, x, c, min(200, a.requests))
-                tp1, _, _ = load(addr, a.name, x, c, a.requests)
+                tp1, _, _ = run_load(addr, c)
             finally:
                 proc.terminate()
                 proc.wait()

@@ -2,13 +2,17 @@
 //! for it, joined into batches.
 //!
 //! The worker takes the oldest request, then adds queued requests while the batch holds at most
-//! `max_batch` sequences, waiting until `max_delay` after the oldest request entered the queue.
+//! `max_batch` sequences, waiting until `max_delay` after the oldest request entered the queue,
+//! but only while other requests for the model have arrived and are not yet in the batch (they
+//! are counted from their first byte, by [`Batcher::arrive`]): a lone client is never delayed.
 //! A request that would overflow the batch opens the next one; a request larger than `max_batch`
 //! runs alone, in slices of `max_batch`. Inputs are joined along the batch axis, run once, and
 //! every output is split back by the same offsets, so a request gets exactly the rows its own
 //! sequences produced (engines give the same numbers for a sequence in any batch; tested).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ndarray::{ArrayD, Axis};
@@ -26,6 +30,17 @@ struct Job {
     n: usize,
     enqueued: Instant,
     reply: oneshot::Sender<Reply>,
+    /// Counts the request as active until its answer is sent (the job is dropped).
+    _active: Active,
+}
+
+/// One request being handled, from its arrival to its answer: dropping it ends it.
+pub struct Active(Arc<AtomicUsize>);
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Why a request could not be queued.
@@ -40,6 +55,7 @@ pub enum SubmitError {
 /// The queue of one model's worker.
 pub struct Batcher {
     tx: SyncSender<Job>,
+    active: Arc<AtomicUsize>,
 }
 
 /// Batching settings.
@@ -63,17 +79,31 @@ impl Batcher {
         metrics: Metrics,
     ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
         let (tx, rx) = std::sync::mpsc::sync_channel(config.queue.max(1));
+        let active = Arc::new(AtomicUsize::new(0));
+        let seen = active.clone();
         let handle = std::thread::Builder::new()
             .name(format!("s2f-serve-{model}"))
-            .spawn(move || Worker { model, engine, config, metrics }.run(rx))?;
-        Ok((Self { tx }, handle))
+            .spawn(move || Worker { model, engine, config, metrics, active: seen }.run(rx))?;
+        Ok((Self { tx, active }, handle))
+    }
+
+    /// Marks a request for this model as arrived (before its body is read); it counts until
+    /// the returned guard, or the job [`Batcher::submit`] makes of it, is dropped.
+    pub fn arrive(&self) -> Active {
+        self.active.fetch_add(1, Ordering::AcqRel);
+        Active(self.active.clone())
     }
 
     /// Queues `inputs` (one array per graph input, `n` sequences each, batch first); the
     /// receiver gets the outputs.
-    pub fn submit(&self, inputs: Vec<ArrayD<f32>>, n: usize) -> Result<oneshot::Receiver<Reply>, SubmitError> {
+    pub fn submit(
+        &self,
+        inputs: Vec<ArrayD<f32>>,
+        n: usize,
+        active: Active,
+    ) -> Result<oneshot::Receiver<Reply>, SubmitError> {
         let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Job { inputs, n, enqueued: Instant::now(), reply }) {
+        match self.tx.try_send(Job { inputs, n, enqueued: Instant::now(), reply, _active: active }) {
             Ok(()) => Ok(rx),
             Err(TrySendError::Full(_)) => Err(SubmitError::Full),
             Err(TrySendError::Disconnected(_)) => Err(SubmitError::Stopped),
@@ -86,6 +116,7 @@ struct Worker {
     engine: Box<dyn Engine>,
     config: BatchConfig,
     metrics: Metrics,
+    active: Arc<AtomicUsize>,
 }
 
 impl Worker {
@@ -107,17 +138,7 @@ impl Worker {
                 let next = match rx.try_recv() {
                     Ok(j) => Some(j),
                     Err(TryRecvError::Disconnected) => None,
-                    Err(TryRecvError::Empty) => {
-                        let now = Instant::now();
-                        if now >= deadline {
-                            None
-                        } else {
-                            match rx.recv_timeout(deadline - now) {
-                                Ok(j) => Some(j),
-                                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-                            }
-                        }
-                    }
+                    Err(TryRecvError::Empty) => self.wait(&rx, jobs.len(), deadline),
                 };
                 let Some(job) = next else { break };
                 if total + job.n > max_batch {
@@ -128,6 +149,22 @@ impl Worker {
                 jobs.push(job);
             }
             self.run_batch(jobs, total, max_batch);
+        }
+    }
+
+    /// The next job, waiting until `deadline` while requests that arrived are not yet among the
+    /// `in_batch` jobs (re-checked every 200 µs); `None` when there is none to wait for.
+    fn wait(&self, rx: &Receiver<Job>, in_batch: usize, deadline: Instant) -> Option<Job> {
+        loop {
+            let now = Instant::now();
+            if now >= deadline || self.active.load(Ordering::Acquire) <= in_batch {
+                return None;
+            }
+            match rx.recv_timeout((deadline - now).min(Duration::from_micros(200))) {
+                Ok(j) => return Some(j),
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
         }
     }
 
@@ -230,8 +267,14 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         // Three requests queued within the delay: 3 + 4 sequences join; 5 more would overflow.
         let sizes = [3usize, 4, 5, 20];
-        let receivers: Vec<_> =
-            sizes.iter().enumerate().map(|(k, &n)| b.submit(vec![rows(k as f32 * 1000.0, n)], n).unwrap()).collect();
+        // All four have arrived before the first is queued, so the worker waits for the others.
+        let arrived: Vec<Active> = sizes.iter().map(|_| b.arrive()).collect();
+        let receivers: Vec<_> = sizes
+            .iter()
+            .zip(arrived)
+            .enumerate()
+            .map(|(k, (&n, a))| b.submit(vec![rows(k as f32 * 1000.0, n)], n, a).unwrap())
+            .collect();
         for ((k, &n), rx) in sizes.iter().enumerate().zip(receivers) {
             let got = rt.block_on(rx).unwrap().unwrap();
             assert_eq!(got[0], rows(k as f32 * 1000.0, n).mapv(|v| v * 2.0), "request {k} got other rows");

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::batcher::SubmitError;
+use super::batcher::{Active, SubmitError};
 use super::metrics::Metrics;
 use super::model::{ServedModel, TensorInfo};
 use super::protocol::{self, BadRequest, Tensor, TensorData, HEADER_LENGTH};
@@ -228,6 +228,7 @@ async fn infer_version(
 
 async fn infer_inner(state: &AppState, name: &str, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
     let model = find(state, name)?;
+    let active = model.batcher().arrive();
     let body = read_body(body, headers, state.limits.max_body).await?;
     let header_length = match headers.get(HEADER_LENGTH) {
         None => None,
@@ -241,7 +242,7 @@ async fn infer_inner(state: &AppState, name: &str, headers: &HeaderMap, body: Bo
     let parsed = protocol::parse(&body, header_length)?;
     drop(body);
     let outputs = select_outputs(model, parsed.outputs, parsed.binary_default)?;
-    let values = run(state, model, parsed.inputs).await?;
+    let values = run(state, model, parsed.inputs, active).await?;
     respond(model, parsed.id, outputs, values)
 }
 
@@ -275,6 +276,7 @@ async fn run(
     state: &AppState,
     model: &ServedModel,
     inputs: Vec<Tensor>,
+    active: Active,
 ) -> Result<Vec<ndarray::ArrayD<f32>>, ApiError> {
     let (arrays, n) = model.prepare(inputs)?;
     let per_seq: u64 =
@@ -289,7 +291,7 @@ async fn run(
             ),
         ));
     }
-    let rx = model.batcher().submit(arrays, n).map_err(|e| match e {
+    let rx = model.batcher().submit(arrays, n, active).map_err(|e| match e {
         SubmitError::Full => ApiError(StatusCode::SERVICE_UNAVAILABLE, "the queue is full; retry later".into()),
         SubmitError::Stopped => ApiError(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down".into()),
     })?;
@@ -346,6 +348,7 @@ async fn sequences_inner(state: &AppState, name: &str, headers: &HeaderMap, body
         outputs: Option<Vec<String>>,
     }
     let model = find(state, name)?;
+    let active = model.batcher().arrive();
     let body = read_body(body, headers, state.limits.max_body).await?;
     let req: Request = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad(format!("malformed request JSON (expected {{\"sequences\": [\"ACGT…\", …]}}): {e}"))
@@ -358,6 +361,6 @@ async fn sequences_inner(state: &AppState, name: &str, headers: &HeaderMap, body
         data: TensorData::Bytes(req.sequences.into_iter().map(String::into_bytes).collect()),
     };
     let outputs = select_outputs(model, req.outputs.map(|o| o.into_iter().map(|n| (n, false)).collect()), false)?;
-    let values = run(state, model, vec![tensor]).await?;
+    let values = run(state, model, vec![tensor], active).await?;
     respond(model, None, outputs, values)
 }

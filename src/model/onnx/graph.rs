@@ -139,6 +139,19 @@ impl<'w> Graph<'w> {
         self.node("Slice", &[x, &st, &en, &ax, &steps], vec![])
     }
 
+    /// Reverses axis `axis` of `x`, whose length there is `len`, by a Gather with constant
+    /// indices `len-1, …, 0`. Same values as [`Graph::flip`]; tract runs a Gather as a block
+    /// copy, where it runs a step −1 Slice element by element (several times slower on wide
+    /// tensors such as a strand max's convolution output).
+    pub fn reverse(&mut self, x: &str, axis: i64, len: usize) -> String {
+        let name = format!("const_reverse_{len}");
+        if self.init_names.insert(name.clone()) {
+            let idx: Vec<i64> = (0..len as i64).rev().collect();
+            self.inits.push(Init { name: name.clone(), dims: vec![len as i64], data: InitData::I64(idx) });
+        }
+        self.node("Gather", &[x, &name], vec![attr_i("axis", axis)])
+    }
+
     /// Pads a `(N, C, L)` tensor along its length with `left`/`right` copies of `value`.
     pub fn pad_length(&mut self, x: &str, left: usize, right: usize, value: f32) -> String {
         if left == 0 && right == 0 {

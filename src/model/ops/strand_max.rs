@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::model::analysis::{Geo, Inferred, Shape, Walker};
 use crate::model::onnx::emit::{Emitter, Fwd};
 use crate::model::onnx::graph::attr_i;
-use crate::model::ops::{deeplift, layer_error, Backward, DeepLift, Layer, Op, Site};
+use crate::model::ops::{deeplift, layer_error, seq_input, Backward, DeepLift, Layer, Op, Site};
 use crate::train::net::{contiguous, Act, Interpreter};
 
 /// Strand max over a shared block.
@@ -36,7 +36,8 @@ impl Op for StrandMax {
         let rc = e.g.flip(x, &[1, 2]);
         let (f, fwd_steps) = e.forward(&self.layers, &at.path, x.to_string())?;
         let (r, rev_steps) = e.forward(&self.layers, &at.path, rc)?;
-        let back = e.g.flip(&r, &[2]);
+        let (_, l_out) = seq_input(&at.path, self.tag(), at.output)?;
+        let back = e.g.reverse(&r, 2, l_out);
         let y = e.g.bin("Max", &f, &back);
         Ok(Fwd::new(y).saving(vec![f, back]).with_blocks(vec![fwd_steps, rev_steps]))
     }
@@ -44,7 +45,8 @@ impl Op for StrandMax {
     /// The gradient flows through the winning strand (the forward strand on ties), back
     /// through its pass of the block, and for the reverse strand back through rc.
     fn onnx_backward<'s>(&'s self, e: &mut Emitter<'s>, b: Backward<'_, 's>) -> Result<String> {
-        let Backward { at: _, x: _, fwd, dy } = b;
+        let Backward { at, x: _, fwd, dy } = b;
+        let (_, l_out) = seq_input(&at.path, self.tag(), at.output)?;
         let (f, back) = (fwd.saved(0)?.to_string(), fwd.saved(1)?.to_string());
         let rev_wins = e.g.bin("Less", &f, &back);
         let m_rev = e.g.to_float(&rev_wins);
@@ -52,7 +54,7 @@ impl Op for StrandMax {
         let m_fwd = e.g.bin("Sub", &one, &m_rev);
         let d_f = e.g.bin("Mul", dy, &m_fwd);
         let d_back = e.g.bin("Mul", dy, &m_rev);
-        let d_r = e.g.flip(&d_back, &[2]);
+        let d_r = e.g.reverse(&d_back, 2, l_out);
         let dx_f = e.backward(fwd.block(0)?, d_f)?;
         let dx_rc = e.backward(fwd.block(1)?, d_r)?;
         let dx_r = e.g.flip(&dx_rc, &[1, 2]);
@@ -63,7 +65,8 @@ impl Op for StrandMax {
     /// captum's max rule ([`deeplift::routed_max`]) splits the multipliers between the strands;
     /// each strand's block then passes its share back as DeepLIFT does.
     fn onnx_deeplift<'s>(&'s self, e: &mut Emitter<'s>, d: DeepLift<'_, 's>) -> Result<String> {
-        let DeepLift { fwd, fwd_r, dy, .. } = d;
+        let DeepLift { at, fwd, fwd_r, dy, .. } = d;
+        let (_, l_out) = seq_input(&at.path, self.tag(), at.output)?;
         let pair = |e: &mut Emitter<'s>, f: &Fwd<'s>| -> Result<String> {
             let a = e.g.unsqueeze(f.saved(0)?, &[3]);
             let b = e.g.unsqueeze(f.saved(1)?, &[3]);
@@ -78,7 +81,7 @@ impl Op for StrandMax {
         let d_f = e.g.node("Squeeze", &[&m_f, &ax], vec![]);
         let m_b = e.g.slice(&m, 3, 1, 2);
         let d_back = e.g.node("Squeeze", &[&m_b, &ax], vec![]);
-        let d_r = e.g.flip(&d_back, &[2]);
+        let d_r = e.g.reverse(&d_back, 2, l_out);
         let dx_f = e.deeplift(fwd.block(0)?, fwd_r.block(0)?, d_f)?;
         let dx_rc = e.deeplift(fwd.block(1)?, fwd_r.block(1)?, d_r)?;
         let dx_r = e.g.flip(&dx_rc, &[1, 2]);
