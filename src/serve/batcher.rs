@@ -141,7 +141,9 @@ impl Worker {
                     Err(TryRecvError::Empty) => self.wait(&rx, jobs.len(), deadline),
                 };
                 let Some(job) = next else { break };
-                if total + job.n > max_batch {
+                // Only inputs of one shape (after the batch axis) can be joined.
+                let same_shape = job.inputs.iter().zip(&jobs[0].inputs).all(|(a, b)| a.shape()[1..] == b.shape()[1..]);
+                if total + job.n > max_batch || !same_shape {
                     pending = Some(job);
                     break;
                 }

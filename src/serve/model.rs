@@ -257,8 +257,8 @@ fn encode_strings(s: &SequenceInput, strings: &[Vec<u8>]) -> std::result::Result
         InputLayout::NLC => Layout::LengthFirst,
         InputLayout::NCL => Layout::ChannelsFirst,
     };
-    let mut out = vec![0f32; strings.len() * 4 * s.length];
-    for (k, (seq, dst)) in strings.iter().zip(out.chunks_exact_mut(4 * s.length)).enumerate() {
+    // Every string is checked before anything is allocated for the one-hot array.
+    for (k, seq) in strings.iter().enumerate() {
         if seq.len() != s.length {
             return Err(BadRequest(format!("sequence {k} is {} bp; the model reads {} bp", seq.len(), s.length)));
         }
@@ -268,6 +268,13 @@ fn encode_strings(s: &SequenceInput, strings: &[Vec<u8>]) -> std::result::Result
                 char::from(seq[p])
             )));
         }
+    }
+    let size = strings
+        .len()
+        .checked_mul(4 * s.length)
+        .ok_or_else(|| BadRequest(format!("{} sequences are too many", strings.len())))?;
+    let mut out = vec![0f32; size];
+    for (seq, dst) in strings.iter().zip(out.chunks_exact_mut(4 * s.length)) {
         s.encoder.encode_into(seq, layout, dst).map_err(|e| BadRequest(e.to_string()))?;
     }
     let shape = match s.layout {

@@ -190,6 +190,9 @@ fn decode_binary(name: &str, datatype: &str, bytes: &[u8], count: usize) -> Resu
             let mut out = Vec::new();
             let mut rest = bytes;
             while !rest.is_empty() {
+                if out.len() >= count {
+                    return Err(BadRequest(format!("input {name:?}: more BYTES elements than its shape's {count}")));
+                }
                 if rest.len() < 4 {
                     return Err(BadRequest(format!("input {name:?}: truncated BYTES element length")));
                 }

@@ -255,8 +255,13 @@ fn select_outputs(
     match requested {
         None => Ok((0..model.outputs.len()).map(|i| (i, binary_default)).collect()),
         Some(list) => list
-            .into_iter()
-            .map(|(name, binary)| {
+            .iter()
+            .enumerate()
+            .map(|(k, (name, binary))| {
+                if list[..k].iter().any(|(other, _)| other == name) {
+                    return Err(ApiError::bad(format!("output {name:?} is requested twice")));
+                }
+                let (name, binary) = (name.clone(), *binary);
                 model.outputs.iter().position(|o| o.name == name).map(|i| (i, binary || binary_default)).ok_or_else(
                     || {
                         ApiError::bad(format!(
@@ -278,10 +283,11 @@ async fn run(
     inputs: Vec<Tensor>,
     active: Active,
 ) -> Result<Vec<ndarray::ArrayD<f32>>, ApiError> {
-    let (arrays, n) = model.prepare(inputs)?;
     let per_seq: u64 =
         model.outputs.iter().map(|o| o.shape.iter().skip(1).map(|&d| d.max(1) as u64).product::<u64>() * 4).sum();
     let limit = state.limits.max_sequences.min((state.limits.max_output / per_seq.max(1)).max(1) as usize);
+    // The batch size each input declares, checked before any input is converted.
+    let n = inputs.iter().map(|t| t.shape.first().copied().unwrap_or(0)).max().unwrap_or(0);
     if n > limit {
         return Err(ApiError(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -291,6 +297,7 @@ async fn run(
             ),
         ));
     }
+    let (arrays, n) = model.prepare(inputs)?;
     let rx = model.batcher().submit(arrays, n, active).map_err(|e| match e {
         SubmitError::Full => ApiError(StatusCode::SERVICE_UNAVAILABLE, "the queue is full; retry later".into()),
         SubmitError::Stopped => ApiError(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down".into()),
