@@ -26,6 +26,9 @@ use crate::error::{Error, Result};
 pub use batcher::BatchConfig;
 pub use routes::Limits;
 
+/// Longest the requests in flight may take to finish after SIGINT or SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
+
 /// What `s2f serve` runs.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -75,7 +78,25 @@ pub fn serve(opts: ServeOptions, on_listen: impl FnOnce(SocketAddr)) -> Result<(
         let listener = tokio::net::TcpListener::bind(opts.addr).await.map_err(io_err)?;
         let bound = listener.local_addr().map_err(io_err)?;
         on_listen(bound);
-        axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(io_err)
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(listener, routes::router(state)).with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(());
+        });
+        // After the signal, requests in flight get at most SHUTDOWN_GRACE to finish (a stalled
+        // client cannot hold the server open).
+        let grace = async move {
+            if stop_rx.await.is_ok() {
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+                tracing::warn!("requests still open {} s after the signal; stopping", SHUTDOWN_GRACE.as_secs());
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            r = std::future::IntoFuture::into_future(server) => r.map_err(io_err),
+            _ = grace => Ok(()),
+        }
     })?;
     // The router (and with it every queue's sender) is gone: workers finish what is queued.
     runtime.shutdown_timeout(Duration::from_secs(5));

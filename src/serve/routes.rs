@@ -161,7 +161,6 @@ const DRAIN: usize = 64 << 20;
 
 /// Reads a body of at most `limit` bytes (413 beyond).
 async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<axum::body::Bytes, ApiError> {
-    use http_body_util::BodyExt;
     let too_large = || {
         ApiError(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -176,6 +175,25 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<axum
     if declared.is_some_and(|n| n > limit.saturating_add(DRAIN) as u64) {
         return Err(too_large());
     }
+    tokio::time::timeout(BODY_TIMEOUT, collect(body, declared, limit)).await.map_err(|_| {
+        ApiError(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the request body did not arrive within {} s", BODY_TIMEOUT.as_secs()),
+        )
+    })?
+}
+
+/// Longest a request body may take to arrive.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn collect(body: Body, declared: Option<u64>, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let too_large = || {
+        ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body exceeds {} MB (--max-body-mb)", limit / (1 << 20)),
+        )
+    };
     let mut body = body;
     let mut buf = Vec::with_capacity(declared.map_or(0, |n| n.min(limit as u64) as usize));
     let mut seen = 0usize;
