@@ -2,7 +2,7 @@
 //! endpoints, the DNA-string route and `/metrics`. Every error is a JSON `{"error": …}` with a
 //! 4xx status for a bad request (5xx only when the engine itself fails or the queue is full).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -70,9 +70,9 @@ pub fn router(state: Shared) -> Router {
         .route("/v2/health/ready", get(|| async { Json(json!({ "ready": true })) }))
         .route("/v2", get(server_metadata))
         .route("/v2/models/{name}", get(model_metadata))
-        .route("/v2/models/{name}/versions/{version}", get(model_metadata_version))
+        .route("/v2/models/{name}/versions/{version}", get(model_metadata))
         .route("/v2/models/{name}/ready", get(model_ready))
-        .route("/v2/models/{name}/versions/{version}/ready", get(model_ready_version))
+        .route("/v2/models/{name}/versions/{version}/ready", get(model_ready))
         .route("/v2/models/{name}/infer", post(infer))
         .route("/v2/models/{name}/versions/{version}/infer", post(infer_version))
         .route("/s2f/models/{name}/sequences", post(sequences))
@@ -116,8 +116,19 @@ fn tensor_json(t: &TensorInfo) -> Value {
     json!({ "name": t.name, "datatype": "FP32", "shape": t.shape })
 }
 
-async fn model_metadata(State(state): State<Shared>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
-    let m = find(&state, &name)?;
+/// The model named in a route's `{name}`, after checking its `{version}` when the route has one.
+fn versioned<'a>(state: &'a AppState, params: &HashMap<String, String>) -> Result<&'a ServedModel, ApiError> {
+    if let Some(v) = params.get("version") {
+        check_version(v)?;
+    }
+    find(state, params.get("name").map(String::as_str).unwrap_or_default())
+}
+
+async fn model_metadata(
+    State(state): State<Shared>,
+    Path(params): Path<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let m = versioned(&state, &params)?;
     let tracks: serde_json::Map<String, Value> =
         m.outputs.iter().zip(&m.tracks).map(|(o, t)| (o.name.clone(), json!(t))).collect();
     Ok(Json(json!({
@@ -130,25 +141,12 @@ async fn model_metadata(State(state): State<Shared>, Path(name): Path<String>) -
     })))
 }
 
-async fn model_metadata_version(
-    state: State<Shared>,
-    Path((name, version)): Path<(String, String)>,
+async fn model_ready(
+    State(state): State<Shared>,
+    Path(params): Path<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    check_version(&version)?;
-    model_metadata(state, Path(name)).await
-}
-
-async fn model_ready(State(state): State<Shared>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
-    let m = find(&state, &name)?;
+    let m = versioned(&state, &params)?;
     Ok(Json(json!({ "name": m.name, "ready": true })))
-}
-
-async fn model_ready_version(
-    state: State<Shared>,
-    Path((name, version)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    check_version(&version)?;
-    model_ready(state, Path(name)).await
 }
 
 async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
