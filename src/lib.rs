@@ -17,6 +17,7 @@ pub mod converters;
 pub mod devices;
 pub mod engine;
 pub mod error;
+pub mod genes;
 pub mod genome;
 pub mod io;
 pub mod jobs;

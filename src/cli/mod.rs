@@ -7,15 +7,18 @@ use clap::{Parser, Subcommand};
 mod attribute;
 mod convert;
 mod devices;
+mod evaluate;
 mod export_onnx;
 mod export_triton;
 mod folds;
+mod genes;
 mod inspect;
 mod kernels;
 mod motifs;
 mod onehot;
 mod package;
 mod predict;
+mod ridge;
 mod run;
 mod seqlets;
 mod serve;
@@ -82,6 +85,12 @@ enum Command {
     ExportTriton(export_triton::Args),
     /// What the engines can run on here: CUDA driver and GPUs, ONNX Runtime and its CUDA provider.
     Devices(devices::Args),
+    /// Model outputs at transcription start sites, one row per gene (from a model or predicted bigWigs).
+    Genes(genes::Args),
+    /// Evaluate predictions against observations (`evaluate genes`: FT_S2A's TSS correlations).
+    Evaluate(evaluate::Args),
+    /// Cross-validated ridge regression from gene features (e.g. predicted CAGE) to expression.
+    Ridge(ridge::Args),
 }
 
 /// Engines selectable on the command line.
@@ -164,6 +173,9 @@ pub fn main() -> ExitCode {
         Command::Inspect(a) => inspect::run(a),
         Command::Devices(a) => devices::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Ridge(a) => ridge::run(a),
+        Command::Evaluate(a) => evaluate::run(a),
+        Command::Genes(a) => genes::run(a),
         Command::ExportTriton(a) => export_triton::run(a),
         Command::ExportOnnx(a) => export_onnx::run(a),
         Command::Run(a) => run::run(a),

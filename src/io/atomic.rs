@@ -233,3 +233,36 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }
+
+/// A staging folder `DIR.partial` for an output folder `dir` that must not exist yet (or be
+/// empty): a stale staging folder of an interrupted run is removed first.
+pub fn stage_dir(dir: &Path) -> Result<PathBuf> {
+    if dir.exists() {
+        let empty = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.next().is_none();
+        if !empty {
+            return Err(Error::io(
+                dir,
+                std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "the output folder exists and is not empty; remove it or choose another",
+                ),
+            ));
+        }
+    }
+    let mut name = dir.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "out".into());
+    name.push(".partial");
+    let stage = dir.with_file_name(name);
+    if stage.exists() {
+        std::fs::remove_dir_all(&stage).map_err(|e| Error::io(&stage, e))?;
+    }
+    std::fs::create_dir_all(&stage).map_err(|e| Error::io(&stage, e))?;
+    Ok(stage)
+}
+
+/// Renames a finished staging folder into place as `dir` (an empty `dir` is replaced).
+pub fn commit_dir(stage: &Path, dir: &Path) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    std::fs::rename(stage, dir).map_err(|e| Error::io(dir, e))
+}

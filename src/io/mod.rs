@@ -7,3 +7,5 @@ pub mod font;
 pub mod le;
 pub mod npy;
 pub mod parquet;
+pub mod plot;
+pub mod table;
