@@ -117,34 +117,53 @@ pub fn track_sites(files: &[PathBuf], sites: &[(String, i64)], n: usize) -> Resu
     Ok(out)
 }
 
+/// The bins of a genome-wide run in one bigWig: the bin holding each TSS (bigtools clips the
+/// intervals it returns to the query, so the query grows until the bin lies strictly inside it)
+/// and `h` bins on either side, summed.
 fn track_column(path: &Path, sites: &[(String, i64)], h: usize) -> Result<Vec<f64>> {
     use bigtools::BigWigRead;
     let mut bw = BigWigRead::open_file(path)
         .map_err(|e| Error::malformed(path, "file", format!("not a readable bigWig: {e}")))?;
+    let lens: std::collections::HashMap<String, u32> = bw.chroms().iter().map(|c| (c.name.clone(), c.length)).collect();
     let bad = |chrom: &str, e: String| Error::malformed(path, chrom.to_string(), e);
     let mut out = Vec::with_capacity(sites.len());
     for (chrom, tss) in sites {
-        let pos = u32::try_from(*tss).map_err(|_| bad(chrom, format!("TSS {tss} out of range")))?;
-        let here: Vec<(u32, u32, f32)> = bw
-            .get_interval(chrom, pos, pos + 1)
-            .map_err(|e| bad(chrom, format!("{e}")))?
-            .map(|v| v.map(|v| (v.start, v.end, v.value)).map_err(|e| bad(chrom, format!("{e}"))))
-            .collect::<Result<_>>()?;
-        let Some(&(start, end, _)) = here.iter().find(|(s, e, _)| *s <= pos && pos < *e) else {
-            return Err(bad(
-                chrom,
-                format!("no value at the TSS {chrom}:{tss}; was the genome-wide run over {chrom}?"),
-            ));
+        let len = *lens.get(chrom).ok_or_else(|| bad(chrom, format!("no chromosome {chrom} in this bigWig")))?;
+        let pos = u32::try_from(*tss)
+            .ok()
+            .filter(|&p| p < len)
+            .ok_or_else(|| bad(chrom, format!("TSS {tss} is outside {chrom}")))?;
+        let mut half = 1024u32;
+        let (start, end) = loop {
+            let (qlo, qhi) = (pos.saturating_sub(half), pos.saturating_add(half).min(len));
+            let mut hit = None;
+            for v in bw.get_interval(chrom, qlo, qhi).map_err(|e| bad(chrom, format!("{e}")))? {
+                let v = v.map_err(|e| bad(chrom, format!("{e}")))?;
+                if v.start <= pos && pos < v.end {
+                    hit = Some((v.start, v.end));
+                }
+            }
+            let Some((s, e)) = hit else {
+                return Err(bad(
+                    chrom,
+                    format!("no value at the TSS {chrom}:{tss}; was the genome-wide run over {chrom}?"),
+                ));
+            };
+            let clipped = (s == qlo && qlo > 0) || (e == qhi && qhi < len);
+            if !clipped {
+                break (s, e);
+            }
+            if half >= 1 << 22 {
+                return Err(bad(chrom, format!("the bin at {chrom}:{tss} is wider than 4 Mb")));
+            }
+            half *= 8;
         };
         let width = end - start;
         let lo = start.saturating_sub(width * h as u32);
-        let hi = end.saturating_add(width * h as u32);
+        let hi = end.saturating_add(width * h as u32).min(len);
         let mut sum = 0.0;
         for v in bw.get_interval(chrom, lo, hi).map_err(|e| bad(chrom, format!("{e}")))? {
-            let v = v.map_err(|e| bad(chrom, format!("{e}")))?;
-            if v.start >= lo && v.end <= hi {
-                sum += v.value as f64;
-            }
+            sum += v.map_err(|e| bad(chrom, format!("{e}")))?.value as f64;
         }
         out.push(sum);
     }
