@@ -171,6 +171,23 @@ fn from_tracks_equals_the_model_path_where_windows_coincide() {
             );
         }
     }
+    // A TSS off the tiling: each tiled bin weighted by its overlap with the 3 bins from TSS − 32.
+    let off = 17 * 7680 + 1000;
+    let t2 = write(d, "off.tsv", &format!("gene_id\tchrom\ttss\tstrand\nh\tchr1\t{off}\t+\n"));
+    let c = d.join("off_tracks.tsv");
+    ok(&["genes", "--from-tracks", p(&run), "--tss", p(&t2), "--out", p(&c)]);
+    let bins = s2f::io::bigwig::read_bigwig(&run.join("t0005.bw"), "chr1", 0, 1_000_000).unwrap();
+    let (lo, hi) = (off as u32 - 32, off as u32 + 64);
+    let want: f64 =
+        bins.iter().map(|&(s, e, v)| v as f64 * (e.min(hi).saturating_sub(s.max(lo))) as f64 / (e - s) as f64).sum();
+    let got = read_table(&c)["h"].1["t0005"];
+    assert!((got - want).abs() <= 1e-6 * want.abs().max(1.0), "{got} vs {want}");
+    assert_eq!(off % 32, 8, "the TSS is 8 bp into a tiled bin: four bins are weighted");
+    // --rc/--shifts do not apply to values already predicted.
+    fails(
+        &["genes", "--from-tracks", p(&run), "--tss", p(&t2), "--rc", "--out", p(&d.join("rc.tsv"))],
+        &["--from-tracks reads the run's values as they are"],
+    );
     // The model, when given, must be the run's.
     let other = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/calderon2019_shallow");
     fails(
@@ -353,9 +370,9 @@ fn evaluate_genes_equals_a_direct_computation() {
             (0..10_000u32).map(|b| ("chr1".to_string(), b, b + 1, ((j + 1) as f32) * (1 + b % 7) as f32)).collect();
         s2f::io::bigwig::write_bigwig(&bw_dir.join(format!("{t}.bw")), &sizes, vals.into_iter()).unwrap();
         for (i, s) in sums.iter_mut().enumerate() {
+            // The TSS is the first base of the middle bin (anchor 0): bases tss − 32 … tss + 63.
             let tss = 200 + i as u32 * 700;
-            let k = tss / 32;
-            s[j] = ((k - 1) * 32..(k + 2) * 32).map(|b| ((j + 1) as f64) * (1 + b % 7) as f64).sum();
+            s[j] = (tss - 32..tss + 64).map(|b| ((j + 1) as f64) * (1 + b % 7) as f64).sum();
         }
     }
     for (i, s) in sums.iter().enumerate() {

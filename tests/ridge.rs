@@ -216,7 +216,90 @@ fn bad_tables_are_refused_with_the_gene_or_column_named() {
     let e = err(&run(&feats, &good, &["--cv", "2", "--alphas", "0"]));
     assert!(e.contains("alphas must be finite and > 0"), "{e}");
     assert!(!out.exists() && !d.join("out.partial").exists(), "nothing written on error");
-    ok(&run(&feats, &good, &["--cv", "2"]));
+    let e = err(&run(&feats, &good, &["--cv", "2", "--test-chroms", "6"]));
+    assert!(e.contains("no gene is on these chromosomes (the genes are on chr1, chr2)"), "{e}");
+    let nochrom = write(d, "nochrom.tsv", "gene_id\ta\tb\ng1\t1\t2\ng2\t3\t1\ng3\t2\t2\ng4\t5\t1\n");
+    let folds = write(d, "folds.txt", "# Set_0\nchr1\n# Set_1\nchr2\n");
+    let e = err(&run(&nochrom, &good, &["--folds", &folds]));
+    assert!(e.contains("need a \"chrom\" column"), "{e}");
+    let text_feat =
+        write(d, "tf.tsv", "gene_id\tchrom\ta\tb\ng1\tchr1\t1\t2\ng2\tchr1\tx\t1\ng3\tchr2\t2\t2\ng4\tchr2\t5\t1\n");
+    let e = err(&run(&text_feat, &good, &["--cv", "2"]));
+    assert!(e.contains("column \"a\"") && e.contains("row 2 is \"x\""), "{e}");
+    let neg = write(d, "neg.tsv", "gene_id\ty\ng1\t1\ng2\t-1\ng3\t3\ng4\t1\n");
+    let e = err(&run(&feats, &neg, &["--cv", "2", "--log1p-targets"]));
+    assert!(e.contains("log(x + 1) is undefined for -1 (row g2, column y)"), "{e}");
+    let e = err(&run(&feats, &good, &["--cv", "2", "--target-columns", "z"]));
+    assert!(e.contains("no column \"z\""), "{e}");
+    assert!(!out.exists() && !d.join("out.partial").exists(), "nothing written on error");
+    // A constant target is fitted (intercept only) without error.
+    let flat = write(d, "flat.tsv", "gene_id\ty\tz\ng1\t1\t2\ng2\t1\t4\ng3\t1\t3\ng4\t1\t5\n");
+    ok(&run(&feats, &flat, &["--cv", "2"]));
+    let (t, c) = columns(&out.join("coefficients.parquet"));
+    assert_eq!(t, ["y", "z"]);
+    assert_eq!((c["intercept"][0], c["a"][0], c["b"][0]), (1.0, 0.0, 0.0));
     let e = err(&run(&feats, &good, &["--cv", "2"]));
     assert!(e.contains("exists and is not empty"), "{e}");
+    // ridge predict needs every feature of the model.
+    let e = err(&s2f(&[
+        "ridge",
+        "predict",
+        o,
+        "--features",
+        &nochrom.replace("nochrom", "nob"),
+        "--out",
+        d.join("p.tsv").to_str().unwrap(),
+    ]));
+    assert!(e.contains("nob.tsv"), "{e}");
+    let only_a = write(d, "only_a.tsv", "gene_id\ta\ng1\t1\n");
+    let e = err(&s2f(&["ridge", "predict", o, "--features", &only_a, "--out", d.join("p.tsv").to_str().unwrap()]));
+    assert!(e.contains("feature column \"b\" of the model is missing"), "{e}");
+}
+
+#[test]
+fn a_split_table_holds_out_its_test_genes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    // chr6 genes as "test", the rest train/valid: the same fit as --test-chroms chr6.
+    let feats = std::fs::read_to_string(fixture("ridge/features.tsv")).unwrap();
+    let mut split = String::from("gene_id\tsplit\n");
+    for (i, line) in feats.lines().skip(1).enumerate() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let s = if f[2] == "chr6" {
+            "test"
+        } else if i % 2 == 0 {
+            "train"
+        } else {
+            "valid"
+        };
+        split.push_str(&format!("{}\t{s}\n", f[0]));
+    }
+    let split = write(d, "split.tsv", &split);
+    let a = d.join("a");
+    let b = fit(d, &["--alphas", "0.5"]);
+    let mut args =
+        vec!["ridge", "fit", "--features", fixture("ridge/features.tsv").to_str().unwrap().to_owned().leak()];
+    args.extend(["--targets", fixture("ridge/targets.tsv").to_str().unwrap().to_owned().leak()]);
+    args.extend([
+        "--log1p-features",
+        "--log1p-targets",
+        "--alphas",
+        "0.5",
+        "--split",
+        &split,
+        "--out",
+        a.to_str().unwrap(),
+    ]);
+    ok(&s2f(&args));
+    assert_eq!(
+        std::fs::read_to_string(a.join("test_metrics.tsv")).unwrap(),
+        std::fs::read_to_string(b.join("test_metrics.tsv")).unwrap()
+    );
+    let bad = write(d, "bad.tsv", "gene_id\tsplit\nENSG00000\ttraining\n");
+    let mut args2: Vec<&str> = args.clone();
+    let n = args2.len();
+    args2[n - 3] = &bad;
+    args2[n - 1] = "unused";
+    let e = err(&s2f(&args2));
+    assert!(e.contains("split \"training\" of gene \"ENSG00000\": use train, valid or test"), "{e}");
 }

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
+use s2f::genes::bigwig::signal_sites;
 use s2f::genes::evaluate::{evaluate, write_evaluation};
-use s2f::genes::readout::signal_sites;
 use s2f::genes::table::{gene_table, keep_known_chroms};
 use s2f::genes::tss::{group_genes, read_tss_table, sites, Aggregate};
 use s2f::genome::gtf::read_tss;
@@ -54,9 +54,15 @@ struct GenesArgs {
     /// With --obs-tracks: how a gene's TSSs are combined (sum, max, mean).
     #[arg(long, default_value = "sum")]
     aggregate: String,
-    /// Keep tracks whose name contains this text.
+    /// With --obs-tracks: how far into its bin the TSS lies (0: its first base, as for Basenji2).
+    #[arg(long, default_value_t = 0)]
+    anchor: u64,
+    /// Keep tracks whose column name contains this text (with --model: whose description does).
     #[arg(long)]
     track_filter: Option<String>,
+    /// The model whose track table names the columns (lets --track-filter match descriptions).
+    #[arg(long)]
+    model: Option<PathBuf>,
     /// Table of gene_id and split (e.g. train, valid, test): correlations per split as well.
     #[arg(long)]
     split: Option<PathBuf>,
@@ -73,13 +79,32 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 fn run_genes(a: GenesArgs) -> Result<()> {
+    s2f::io::atomic::check_out_dir(&a.out)?;
+    // Column name → description, from the model's track tables.
+    let mut described: std::collections::HashMap<String, String> = Default::default();
+    if let Some(m) = &a.model {
+        let pkg = s2f::model::Package::open(m)?;
+        let spec = pkg.spec.as_ref().context("the model has no spec")?;
+        for h in &spec.heads {
+            for t in &h.tracks {
+                described.insert(t.identifier.clone(), t.description.clone());
+            }
+        }
+    }
+    let keep = |name: &str| -> bool {
+        match &a.track_filter {
+            None => true,
+            Some(f) if a.model.is_some() => described.get(name).is_some_and(|d| d.contains(f.as_str())),
+            Some(f) => name.contains(f.as_str()),
+        }
+    };
     let pred = table::read(&a.pred)?;
     let (obs, obs_path) = match (&a.obs, &a.obs_tracks) {
         (Some(o), _) => (table::read(o)?, o.clone()),
         (None, Some(dir)) => (observed_from_tracks(&a, dir, &pred)?, dir.clone()),
         (None, None) => bail!("give --obs or --obs-tracks"),
     };
-    let e = evaluate(&pred, &a.pred, &obs, &obs_path, a.track_filter.as_deref(), a.split.as_deref())?;
+    let e = evaluate(&pred, &a.pred, &obs, &obs_path, &keep, a.split.as_deref())?;
     if !e.unmatched.is_empty() {
         tracing::warn!("{} genes are in only one table (listed in unmatched.tsv)", e.unmatched.len());
     }
@@ -130,6 +155,6 @@ fn observed_from_tracks(
     }
     let (site_list, of_gene) = sites(&genes);
     tracing::info!("reading {} observed bigWigs at {} TSSs", files.len(), site_list.len());
-    let values = signal_sites(&files, &site_list, bin_size, a.bins)?;
+    let values = signal_sites(&files, &site_list, bin_size, a.bins, a.anchor)?;
     Ok(gene_table(&genes, &of_gene, &values, &tracks, how)?)
 }

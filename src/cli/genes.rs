@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use s2f::engine::{create, Predictor};
-use s2f::genes::readout::{centre_bins, predict_sites, track_sites};
+use s2f::genes::bigwig::track_sites;
+use s2f::genes::readout::{centre_bins, predict_sites};
 use s2f::genes::table::{gene_table, keep_known_chroms};
 use s2f::genes::tss::{group_genes, read_tss_table, sites, Aggregate};
 use s2f::genome::fasta::Fasta;
@@ -70,11 +71,21 @@ pub struct Args {
 /// Runs `s2f genes`.
 pub fn run(args: Args) -> Result<()> {
     let how = Aggregate::parse(&args.aggregate)?;
+    s2f::io::table::check_output(&args.out)?;
     let rows = match (&args.gtf, &args.tss) {
         (Some(g), _) => read_tss(g, args.gene_type.as_deref())?,
         (None, Some(t)) => read_tss_table(t)?,
         (None, None) => bail!("give --gtf or --tss"),
     };
+    if rows.is_empty() {
+        match (&args.gtf, &args.gene_type) {
+            (Some(g), Some(t)) => bail!("{}: no transcript of gene type {t:?}", g.display()),
+            _ => bail!(
+                "no TSS in {}",
+                args.gtf.as_ref().or(args.tss.as_ref()).map(|p| p.display().to_string()).unwrap_or_default()
+            ),
+        }
+    }
     let (genes, off) = group_genes(&rows);
     if !off.is_empty() {
         tracing::warn!(
@@ -148,8 +159,20 @@ fn from_model(args: &Args, genes: Vec<s2f::genes::tss::Gene>) -> Result<Readout>
     let augment = args.augment.augment()?;
     augment.check(len as usize)?;
     let mut fasta = Fasta::open(genome)?;
-    let known: std::collections::HashSet<String> = fasta.chrom_sizes().into_iter().map(|c| c.name).collect();
-    let (genes, dropped) = keep_known_chroms(genes, |c| known.contains(c));
+    let known: std::collections::HashMap<String, u64> =
+        fasta.chrom_sizes().into_iter().map(|c| (c.name, c.len)).collect();
+    let (genes, dropped) = keep_known_chroms(genes, |c| known.contains_key(c));
+    for g in &genes {
+        if let Some(&t) = g.tss.iter().find(|&&t| t as u64 >= known[&g.chrom]) {
+            bail!(
+                "TSS {t} of gene {} is past the end of {} ({} bp in {})",
+                g.gene_id,
+                g.chrom,
+                known[&g.chrom],
+                genome.display()
+            );
+        }
+    }
     report_dropped(&dropped, &genome.display().to_string())?;
     if genes.is_empty() {
         bail!("no gene has its TSS on a chromosome of {}", genome.display());
@@ -192,6 +215,10 @@ fn from_tracks(args: &Args, dir: &std::path::Path, genes: Vec<s2f::genes::tss::G
     let done = dir.join(s2f::jobs::predict::DONE_FILE);
     let m: PredictManifest = s2f::jobs::run_dir::read_manifest(&done)
         .with_context(|| format!("{} is not a finished `s2f predict` run", dir.display()))?;
+    let aug = args.augment.augment()?;
+    if aug.rc || aug.shifts != [0] || args.head.is_some() {
+        bail!("--from-tracks reads the run's values as they are (its head, rc {}, shifts {:?}); drop --rc/--shifts/--head", m.rc, m.shifts);
+    }
     if m.mode != "genome" || !m.formats.bigwig {
         bail!(
             "{}: --from-tracks needs a genome-wide run with bigWig output (this one is {}, formats {:?})",
@@ -203,6 +230,8 @@ fn from_tracks(args: &Args, dir: &std::path::Path, genes: Vec<s2f::genes::tss::G
     // Track names: the model's identifiers when the model is given, else the file stems.
     let mut names: Vec<(usize, String, String)> =
         m.tracks.iter().zip(&m.track_files).map(|(&t, f)| (t, f.clone(), f.clone())).collect();
+    // Where the TSS lies in its bin on the model path (0 without a model: its first base).
+    let mut anchor = 0;
     if let Some(model) = &args.model {
         let pkg = Package::open(model)?;
         let sha = {
@@ -214,6 +243,8 @@ fn from_tracks(args: &Args, dir: &std::path::Path, genes: Vec<s2f::genes::tss::G
         }
         let spec = pkg.spec.as_ref().context("the model has no spec")?;
         let table = &spec.heads.get(m.head).context("the run's head is not in the model")?.tracks;
+        let geom = spec.analyze()?.heads[m.head].1;
+        anchor = s2f::genes::readout::anchor(&geom, spec.input.length);
         for n in names.iter_mut() {
             if let Some(r) = table.iter().find(|r| r.index == n.0) {
                 n.1 = r.identifier.clone();
@@ -258,6 +289,6 @@ fn from_tracks(args: &Args, dir: &std::path::Path, genes: Vec<s2f::genes::tss::G
         files.len(),
         dir.display()
     );
-    let values = track_sites(&files, &site_list, args.bins)?;
+    let values = track_sites(&files, &site_list, args.bins, anchor)?;
     Ok((genes, of_gene, values, names.into_iter().map(|n| n.1).collect()))
 }

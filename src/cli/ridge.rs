@@ -111,6 +111,7 @@ fn run_fit(a: FitArgs) -> Result<()> {
             None => CvPlan::KFold(a.cv),
         },
     };
+    s2f::io::atomic::check_out_dir(&a.out)?;
     let started = std::time::Instant::now();
     let data = load(&a.features, &a.targets, &opts)?;
     if !data.unmatched.is_empty() {
@@ -153,6 +154,7 @@ fn run_fit(a: FitArgs) -> Result<()> {
 }
 
 fn run_predict(a: PredictArgs) -> Result<()> {
+    table::check_output(&a.out)?;
     let path = if a.model.is_dir() { a.model.join("ridge.json") } else { a.model.clone() };
     let model = RidgeModel::read(&path)?;
     let df = table::read(&a.features)?;

@@ -131,9 +131,29 @@ pub fn load(features_path: &Path, targets_path: &Path, opts: &DataOptions) -> Re
             opts.feature_filter.as_ref().map(|f| format!(" whose name contains {f:?}")).unwrap_or_default()
         )));
     }
+    let mut skip_t: Vec<&str> = vec![id, "chrom"];
+    skip_t.extend(NOT_FEATURES);
     let targets = match &opts.target_columns {
-        Some(t) => t.clone(),
-        None => numeric_columns(&tdf, &[id, "chrom"], targets_path)?,
+        Some(t) => {
+            let have = table::names(&tdf);
+            for c in t {
+                if c == id || c == "chrom" {
+                    return Err(Error::InvalidArgument(format!("--target-columns: {c:?} is not a target")));
+                }
+                if !have.contains(c) {
+                    return Err(Error::malformed(
+                        targets_path,
+                        "header",
+                        format!("no column {c:?} (--target-columns)"),
+                    ));
+                }
+            }
+            if let Some(d) = table::duplicates(t).first() {
+                return Err(Error::InvalidArgument(format!("--target-columns: {d:?} is given twice")));
+            }
+            t.clone()
+        }
+        None => numeric_columns(&tdf, &skip_t, targets_path)?,
     };
     if targets.is_empty() {
         return Err(Error::InvalidArgument(format!("{}: no numeric target columns", targets_path.display())));
@@ -218,6 +238,18 @@ fn holdout(ids: &[String], chroms: &[String], h: &Holdout, id: &str) -> Result<(
         Holdout::None => Ok(((0..n).collect(), Vec::new(), Vec::new())),
         Holdout::Chroms(c) => {
             let (test, train): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| c.contains(&chroms[i]));
+            if test.is_empty() {
+                let mut seen: Vec<&str> = chroms.iter().map(String::as_str).collect();
+                seen.sort_unstable();
+                seen.dedup();
+                let shown: Vec<&str> = seen.iter().take(12).copied().collect();
+                return Err(Error::InvalidArgument(format!(
+                    "--test-chroms {}: no gene is on these chromosomes (the genes are on {}{})",
+                    c.join(","),
+                    shown.join(", "),
+                    if seen.len() > 12 { ", …" } else { "" }
+                )));
+            }
             Ok((train, test, Vec::new()))
         }
         Holdout::Split(path) => {

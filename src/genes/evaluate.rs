@@ -68,7 +68,7 @@ pub fn evaluate(
     pred_path: &Path,
     obs: &DataFrame,
     obs_path: &Path,
-    track_filter: Option<&str>,
+    keep: &dyn Fn(&str) -> bool,
     split: Option<&Path>,
 ) -> Result<Evaluation> {
     let pids = table::strings(pred, "gene_id", pred_path)?;
@@ -80,16 +80,12 @@ pub fn evaluate(
     }
     let obs_tracks: HashSet<String> = numeric_tracks(obs).into_iter().collect();
     let mut tracks: Vec<String> = numeric_tracks(pred).into_iter().filter(|t| obs_tracks.contains(t)).collect();
-    if let Some(f) = track_filter {
-        tracks.retain(|t| t.contains(f));
-    }
-    if tracks.len() < 2 {
+    tracks.retain(|t| keep(t));
+    if tracks.is_empty() {
         return Err(Error::InvalidArgument(format!(
-            "{} and {} share {} track column(s){}; correlations across tracks need at least 2",
+            "{} and {} share no (selected) track column",
             pred_path.display(),
-            obs_path.display(),
-            tracks.len(),
-            track_filter.map(|f| format!(" containing {f:?}")).unwrap_or_default()
+            obs_path.display()
         )));
     }
     let orow: HashMap<&str, usize> = oids.iter().enumerate().map(|(i, g)| (g.as_str(), i)).collect();
@@ -121,7 +117,21 @@ pub fn evaluate(
         let df = table::read(path)?;
         let sid = table::strings(&df, "gene_id", path)?;
         let sname = table::strings(&df, "split", path)?;
+        if let Some(d) = table::duplicates(&sid).first() {
+            return Err(Error::malformed(path, "column \"gene_id\"", format!("gene {d:?} appears more than once")));
+        }
+        if let Some(i) = sname.iter().position(|s| s.trim().is_empty() || s == "all") {
+            return Err(Error::malformed(
+                path,
+                format!("row {}", i + 1),
+                format!("split {:?}: name it (not \"all\", not empty)", sname[i]),
+            ));
+        }
         let of: HashMap<&str, &str> = sid.iter().map(String::as_str).zip(sname.iter().map(String::as_str)).collect();
+        let missing = genes.iter().filter(|g| !of.contains_key(g.as_str())).count();
+        if missing > 0 {
+            tracing::warn!("{missing} genes are not in {} (counted in the \"all\" rows only)", path.display());
+        }
         let mut names: Vec<String> = Vec::new();
         for g in &genes {
             if let Some(s) = of.get(g.as_str()) {
@@ -155,7 +165,8 @@ pub fn evaluate(
 
 /// Writes the evaluation's tables and plots into `dir` (staged, then renamed into place).
 pub fn write_evaluation(dir: &Path, e: &Evaluation) -> Result<Vec<PathBuf>> {
-    let stage = crate::io::atomic::stage_dir(dir)?;
+    let staged = crate::io::atomic::StagedDir::create(dir)?;
+    let stage = staged.path().to_path_buf();
     let (mut tn, mut ts, mut tr, mut tg) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut gn, mut gs, mut gr) = (Vec::new(), Vec::new(), Vec::new());
     let (mut sn, mut sg, mut st, mut sa, mut sb) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -249,6 +260,6 @@ pub fn write_evaluation(dir: &Path, e: &Evaluation) -> Result<Vec<PathBuf>> {
             }
         }
     }
-    crate::io::atomic::commit_dir(&stage, dir)?;
+    staged.commit()?;
     Ok(files)
 }

@@ -78,6 +78,10 @@ pub fn fit(data: &GeneData, id: &str, opts: &FitOptions) -> Result<FitResult> {
     let yt = GeneData::rows(&y, &data.train);
     let (mean, sd) = stats::column_scale(xt.view());
     let zt = stats::standardise(xt.view(), &mean, &sd);
+    // Targets centred on their training mean before forming moments, so the held-out errors
+    // expanded from them lose no digits to large means (the fit adds the mean back).
+    let y_mean = yt.mean_axis(Axis(0)).unwrap_or_else(|| Array1::zeros(yt.ncols()));
+    let yt = &yt - &y_mean;
 
     let folds: Vec<Moments> = data
         .cv_folds
@@ -103,6 +107,7 @@ pub fn fit(data: &GeneData, id: &str, opts: &FitOptions) -> Result<FitResult> {
             intercept_z[k] = f.intercept[k];
         }
     }
+    intercept_z += &y_mean;
     // Back to the unscaled features: w = w_z / sd, b = b_z − Σ w·mean.
     let coef = &coef_z / &sd;
     let intercept = &intercept_z - &coef.dot(&mean);
@@ -142,7 +147,8 @@ fn alpha_label(a: f64) -> String {
 /// Writes the outputs into `dir` (staged as `dir.partial`, renamed at the end; `dir` must not
 /// exist or be empty).
 pub fn write_outputs(dir: &Path, data: &GeneData, r: &FitResult, alphas: &[f64]) -> Result<Vec<PathBuf>> {
-    let stage = crate::io::atomic::stage_dir(dir)?;
+    let staged = crate::io::atomic::StagedDir::create(dir)?;
+    let stage = staged.path().to_path_buf();
     let m = &r.model;
     let mut files = Vec::new();
     let put = |files: &mut Vec<PathBuf>, name: &str, mut df: polars::prelude::DataFrame| -> Result<()> {
@@ -235,6 +241,6 @@ pub fn write_outputs(dir: &Path, data: &GeneData, r: &FitResult, alphas: &[f64])
         )?;
         files.extend([dir.join("scatter.png"), dir.join("correlations.png")]);
     }
-    crate::io::atomic::commit_dir(&stage, dir)?;
+    staged.commit()?;
     Ok(files)
 }

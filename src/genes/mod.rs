@@ -3,6 +3,7 @@
 //! regression from predicted tracks to expression (`s2f ridge`). Tables go through polars
 //! ([`crate::io::table`]).
 
+pub mod bigwig;
 pub mod data;
 pub mod evaluate;
 pub mod fit;

@@ -7,17 +7,14 @@
 //! `c = (L/2 − offset) div bin_size`, and bins `c − (n−1)/2 … c + (n−1)/2` are summed (Basenji2:
 //! 131,072 bp, offset 8,192, 128-bp bins → bins 447–449 for n = 3).
 //!
-//! Tracks path: a genome-wide run tiles each chromosome with bins `[k·bin_size, (k+1)·bin_size)`
-//! from base 0; the TSS's bin and its `(n−1)/2` neighbours on each side are read from each
-//! bigWig and summed. Where the TSS-centred window's bins fall on the genome tiling, the two paths
-//! see the same bins (and, away from window edges, the same predictions); bins past a chromosome
-//! end do not exist in a bigWig and add nothing.
+//! The TSS lies `anchor = (L/2 − offset) mod bin_size` bases into its bin ([`anchor`]; 0 for
+//! Basenji2, whose TSS is the first base of bin 448), so the summed bins cover the genome span
+//! `[tss − anchor − h·bin_size, tss − anchor + (h+1)·bin_size)` with `h = (n−1)/2`. The bigWig
+//! paths ([`crate::genes::bigwig`]) read that same span.
 
 use std::ops::Range;
-use std::path::{Path, PathBuf};
 
 use ndarray::{s, Array2, Array3, Axis};
-use rayon::prelude::*;
 
 use crate::engine::ensemble::{predict_ensemble, Augment};
 use crate::engine::Predictor;
@@ -53,6 +50,12 @@ pub fn centre_bins(geom: &Geometry, input_len: u64, n: usize) -> Result<Range<us
         )));
     }
     Ok(c - h..c + h + 1)
+}
+
+/// How far into its output bin the TSS lies on the model path: `(L/2 − offset) mod bin_size`.
+pub fn anchor(geom: &Geometry, input_len: u64) -> u64 {
+    let at = input_len as i64 / 2 - geom.offset;
+    at.rem_euclid(geom.bin_size.max(1) as i64) as u64
 }
 
 /// Model predictions at `sites` (chromosome, 0-based TSS): sites × tracks, each the sum of
@@ -101,120 +104,20 @@ pub fn predict_sites(
     Ok(out)
 }
 
-/// Values at `sites` read from genome-wide bigWigs (one per track): the bin holding each TSS and
-/// `(n−1)/2` bins on either side, summed. A TSS that no bin of a track covers is an error
-/// naming the file and position (the run did not cover that chromosome).
-pub fn track_sites(files: &[PathBuf], sites: &[(String, i64)], n: usize) -> Result<Array2<f64>> {
-    if n == 0 || n % 2 == 0 {
-        return Err(Error::InvalidArgument(format!("--bins {n}: use an odd number of bins (1, 3, 5, …)")));
-    }
-    let h = (n - 1) / 2;
-    let cols: Vec<Vec<f64>> = files.par_iter().map(|f| track_column(f, sites, h)).collect::<Result<_>>()?;
-    let mut out = Array2::<f64>::zeros((sites.len(), files.len()));
-    for (j, c) in cols.into_iter().enumerate() {
-        out.column_mut(j).assign(&ndarray::Array1::from(c));
-    }
-    Ok(out)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The bins of a genome-wide run in one bigWig: the bin holding each TSS (bigtools clips the
-/// intervals it returns to the query, so the query grows until the bin lies strictly inside it)
-/// and `h` bins on either side, summed.
-fn track_column(path: &Path, sites: &[(String, i64)], h: usize) -> Result<Vec<f64>> {
-    use bigtools::BigWigRead;
-    let mut bw = BigWigRead::open_file(path)
-        .map_err(|e| Error::malformed(path, "file", format!("not a readable bigWig: {e}")))?;
-    let lens: std::collections::HashMap<String, u32> = bw.chroms().iter().map(|c| (c.name.clone(), c.length)).collect();
-    let bad = |chrom: &str, e: String| Error::malformed(path, chrom.to_string(), e);
-    let mut out = Vec::with_capacity(sites.len());
-    for (chrom, tss) in sites {
-        let len = *lens.get(chrom).ok_or_else(|| bad(chrom, format!("no chromosome {chrom} in this bigWig")))?;
-        let pos = u32::try_from(*tss)
-            .ok()
-            .filter(|&p| p < len)
-            .ok_or_else(|| bad(chrom, format!("TSS {tss} is outside {chrom}")))?;
-        let mut half = 1024u32;
-        let (start, end) = loop {
-            let (qlo, qhi) = (pos.saturating_sub(half), pos.saturating_add(half).min(len));
-            let mut hit = None;
-            for v in bw.get_interval(chrom, qlo, qhi).map_err(|e| bad(chrom, format!("{e}")))? {
-                let v = v.map_err(|e| bad(chrom, format!("{e}")))?;
-                if v.start <= pos && pos < v.end {
-                    hit = Some((v.start, v.end));
-                }
-            }
-            let Some((s, e)) = hit else {
-                return Err(bad(
-                    chrom,
-                    format!("no value at the TSS {chrom}:{tss}; was the genome-wide run over {chrom}?"),
-                ));
-            };
-            let clipped = (s == qlo && qlo > 0) || (e == qhi && qhi < len);
-            if !clipped {
-                break (s, e);
-            }
-            if half >= 1 << 22 {
-                return Err(bad(chrom, format!("the bin at {chrom}:{tss} is wider than 4 Mb")));
-            }
-            half *= 8;
-        };
-        let width = end - start;
-        let lo = start.saturating_sub(width * h as u32);
-        let hi = end.saturating_add(width * h as u32).min(len);
-        let mut sum = 0.0;
-        for v in bw.get_interval(chrom, lo, hi).map_err(|e| bad(chrom, format!("{e}")))? {
-            sum += v.map_err(|e| bad(chrom, format!("{e}")))?.value as f64;
-        }
-        out.push(sum);
+    #[test]
+    fn basenji2_sums_bins_447_to_449_with_the_tss_first_in_bin_448() {
+        let g = Geometry { bins: 896, bin_size: 128, offset: 8192, tracks: 5313 };
+        assert_eq!(centre_bins(&g, 131_072, 3).unwrap(), 447..450);
+        assert_eq!(anchor(&g, 131_072), 0);
+        // A geometry whose window centre falls mid-bin.
+        let g = Geometry { bins: 10, bin_size: 32, offset: 20, tracks: 1 };
+        assert_eq!(centre_bins(&g, 200, 1).unwrap(), 2..3);
+        assert_eq!(anchor(&g, 200), 16);
+        assert!(centre_bins(&g, 200, 2).is_err());
+        assert!(centre_bins(&g, 200, 7).is_err());
     }
-    Ok(out)
-}
-
-/// Measured signal at `sites` from bigWigs at base resolution (or any resolution): for each
-/// TSS, the bins `[k·bin_size, (k+1)·bin_size)` of the genome tiling from the one holding the TSS
-/// and `(n−1)/2` on either side, each the sum over its bases of the signal (value × overlapping
-/// bp), summed. Bases without a value count 0; a chromosome the file lacks is an error.
-pub fn signal_sites(files: &[PathBuf], sites: &[(String, i64)], bin_size: u64, n: usize) -> Result<Array2<f64>> {
-    if n == 0 || n % 2 == 0 || bin_size == 0 {
-        return Err(Error::InvalidArgument(format!(
-            "--bins {n} --bin-size {bin_size}: use an odd bin count and a bin size ≥ 1"
-        )));
-    }
-    let h = (n - 1) as i64 / 2;
-    let bs = bin_size as i64;
-    let cols: Vec<Vec<f64>> = files
-        .par_iter()
-        .map(|path| {
-            use bigtools::BigWigRead;
-            let mut bw = BigWigRead::open_file(path)
-                .map_err(|e| Error::malformed(path, "file", format!("not a readable bigWig: {e}")))?;
-            let lens: std::collections::HashMap<String, u32> =
-                bw.chroms().iter().map(|c| (c.name.clone(), c.length)).collect();
-            let mut out = Vec::with_capacity(sites.len());
-            for (chrom, tss) in sites {
-                let bad = |e: String| Error::malformed(path, chrom.clone(), e);
-                let len = *lens.get(chrom).ok_or_else(|| bad(format!("no chromosome {chrom} in this bigWig")))? as i64;
-                let k = tss.div_euclid(bs);
-                let lo = ((k - h) * bs).clamp(0, len) as u32;
-                let hi = ((k + h + 1) * bs).clamp(0, len) as u32;
-                let mut sum = 0.0;
-                if hi > lo {
-                    for v in bw.get_interval(chrom, lo, hi).map_err(|e| bad(format!("{e}")))? {
-                        let v = v.map_err(|e| bad(format!("{e}")))?;
-                        let overlap = v.end.min(hi).saturating_sub(v.start.max(lo));
-                        if v.value.is_finite() {
-                            sum += v.value as f64 * overlap as f64;
-                        }
-                    }
-                }
-                out.push(sum);
-            }
-            Ok(out)
-        })
-        .collect::<Result<_>>()?;
-    let mut out = Array2::<f64>::zeros((sites.len(), files.len()));
-    for (j, c) in cols.into_iter().enumerate() {
-        out.column_mut(j).assign(&ndarray::Array1::from(c));
-    }
-    Ok(out)
 }

@@ -162,9 +162,16 @@ pub fn cross_validate(folds: &[Moments], alphas: &[f64]) -> Result<Array2<f64>> 
     let mut scores = Array2::<f64>::zeros((alphas.len(), t));
     for (k, held) in folds.iter().enumerate() {
         if held.n < 1.0 {
-            return Err(Error::InvalidArgument(format!("cross-validation fold {k} has no training rows")));
+            return Err(Error::InvalidArgument(format!("cross-validation fold {k} holds no genes")));
         }
-        let solver = Solver::new(&total.minus(held))?;
+        let rest = total.minus(held);
+        if rest.n < 2.0 {
+            return Err(Error::InvalidArgument(format!(
+                "cross-validation fold {k} leaves {} training gene(s); at least 2 are needed",
+                rest.rows()
+            )));
+        }
+        let solver = Solver::new(&rest)?;
         for (a, &alpha) in alphas.iter().enumerate() {
             let sse = Solver::squared_error(&solver.fit(alpha), held);
             let mut row = scores.row_mut(a);

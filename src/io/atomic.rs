@@ -234,9 +234,12 @@ mod tests {
     }
 }
 
-/// A staging folder `DIR.partial` for an output folder `dir` that must not exist yet (or be
-/// empty): a stale staging folder of an interrupted run is removed first.
-pub fn stage_dir(dir: &Path) -> Result<PathBuf> {
+/// Marker file of a staging folder made by [`StagedDir`].
+const STAGE_MARK: &str = ".s2f-staging";
+
+/// Checks that `dir` can become an output folder: it does not exist or is empty, and its parent
+/// exists. Call before long work, so a bad `--out` fails at once.
+pub fn check_out_dir(dir: &Path) -> Result<()> {
     if dir.exists() {
         let empty = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.next().is_none();
         if !empty {
@@ -249,20 +252,68 @@ pub fn stage_dir(dir: &Path) -> Result<PathBuf> {
             ));
         }
     }
-    let mut name = dir.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "out".into());
-    name.push(".partial");
-    let stage = dir.with_file_name(name);
-    if stage.exists() {
-        std::fs::remove_dir_all(&stage).map_err(|e| Error::io(&stage, e))?;
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(Error::io(
+            dir,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "its parent folder does not exist"),
+        ));
     }
-    std::fs::create_dir_all(&stage).map_err(|e| Error::io(&stage, e))?;
-    Ok(stage)
+    Ok(())
 }
 
-/// Renames a finished staging folder into place as `dir` (an empty `dir` is replaced).
-pub fn commit_dir(stage: &Path, dir: &Path) -> Result<()> {
-    if dir.exists() {
-        std::fs::remove_dir(dir).map_err(|e| Error::io(dir, e))?;
+/// An output folder built as `DIR.partial` and renamed into place by [`StagedDir::commit`]; if
+/// dropped uncommitted (an error on the way), the staging folder is removed, so a failed run
+/// leaves nothing.
+pub struct StagedDir {
+    stage: PathBuf,
+    dest: PathBuf,
+    committed: bool,
+}
+
+impl StagedDir {
+    /// Stages `dir` (see [`check_out_dir`]). A staging folder left by an interrupted run (it
+    /// holds the marker) is removed first; any other `DIR.partial` is refused, never deleted.
+    pub fn create(dir: &Path) -> Result<Self> {
+        check_out_dir(dir)?;
+        let mut name = dir.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "out".into());
+        name.push(".partial");
+        let stage = dir.with_file_name(name);
+        if stage.exists() {
+            if !stage.join(STAGE_MARK).is_file() {
+                return Err(Error::io(
+                    &stage,
+                    std::io::Error::new(std::io::ErrorKind::AlreadyExists, "exists and was not made by s2f; remove it"),
+                ));
+            }
+            std::fs::remove_dir_all(&stage).map_err(|e| Error::io(&stage, e))?;
+        }
+        std::fs::create_dir_all(&stage).map_err(|e| Error::io(&stage, e))?;
+        std::fs::write(stage.join(STAGE_MARK), b"").map_err(|e| Error::io(&stage, e))?;
+        Ok(Self { stage, dest: dir.to_path_buf(), committed: false })
     }
-    std::fs::rename(stage, dir).map_err(|e| Error::io(dir, e))
+
+    /// The staging folder to write into.
+    pub fn path(&self) -> &Path {
+        &self.stage
+    }
+
+    /// Renames the staging folder to the output folder (an empty one is replaced).
+    pub fn commit(mut self) -> Result<()> {
+        std::fs::remove_file(self.stage.join(STAGE_MARK)).map_err(|e| Error::io(&self.stage, e))?;
+        if self.dest.exists() {
+            std::fs::remove_dir(&self.dest).map_err(|e| Error::io(&self.dest, e))?;
+        }
+        std::fs::rename(&self.stage, &self.dest).map_err(|e| Error::io(&self.dest, e))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for StagedDir {
+    fn drop(&mut self) {
+        if !self.committed && self.stage.join(STAGE_MARK).is_file() {
+            let _ = std::fs::remove_dir_all(&self.stage);
+        }
+    }
 }

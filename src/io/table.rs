@@ -35,6 +35,23 @@ impl Format {
     }
 }
 
+/// Checks an output table path before long work: a known extension (`.parquet`, `.pq`, `.csv`,
+/// `.tsv`, `.txt`) and an existing parent folder.
+pub fn check_output(path: &Path) -> Result<()> {
+    let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
+    if !matches!(ext.as_deref(), Some("parquet" | "pq" | "csv" | "tsv" | "txt")) {
+        return Err(Error::InvalidArgument(format!(
+            "{}: name the output .parquet, .tsv or .csv (compressed text is not written)",
+            path.display()
+        )));
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "its folder does not exist")));
+    }
+    Ok(())
+}
+
 /// A polars error as an error naming `path`.
 pub fn perr(path: &Path, e: PolarsError) -> Error {
     Error::malformed(path, "table", e.to_string())
@@ -42,6 +59,9 @@ pub fn perr(path: &Path, e: PolarsError) -> Error {
 
 /// Reads a table (format by extension).
 pub fn read(path: &Path) -> Result<DataFrame> {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz") || e.eq_ignore_ascii_case("bgz")) {
+        return Err(Error::malformed(path, "file", "compressed tables are not read; decompress it or use parquet"));
+    }
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let df = match Format::of(path) {
         Format::Parquet => ParquetReader::new(file).finish(),
