@@ -175,7 +175,7 @@ pub fn write_evaluation(dir: &Path, e: &Evaluation) -> Result<Vec<PathBuf>> {
             tn.push(t.clone());
             ts.push(s.name.clone());
             tr.push(*r);
-            tg.push(s.rows.len() as f64);
+            tg.push(s.rows.len() as i64);
         }
         for (&i, r) in s.rows.iter().zip(&s.across_tracks) {
             gn.push(e.genes[i].clone());
@@ -183,8 +183,8 @@ pub fn write_evaluation(dir: &Path, e: &Evaluation) -> Result<Vec<PathBuf>> {
             gr.push(*r);
         }
         sn.push(s.name.clone());
-        sg.push(s.rows.len() as f64);
-        st.push(e.tracks.len() as f64);
+        sg.push(s.rows.len() as i64);
+        st.push(e.tracks.len() as i64);
         sa.push(stats::finite_mean(&s.across_genes));
         sb.push(stats::finite_mean(&s.across_tracks));
     }
@@ -194,26 +194,14 @@ pub fn write_evaluation(dir: &Path, e: &Evaluation) -> Result<Vec<PathBuf>> {
         files.push(dir.join(name));
         Ok(())
     };
-    put(
-        "tracks.tsv",
-        table::frame(
-            vec![("track".into(), tn), ("split".into(), ts)],
-            vec![("pearson".into(), tr), ("n_genes".into(), tg)],
-        )?,
-    )?;
+    let tracks = table::frame(vec![("track".into(), tn), ("split".into(), ts)], vec![("pearson".into(), tr)])?;
+    put("tracks.tsv", table::with_i64(tracks, vec![("n_genes", tg)])?)?;
     put("genes.tsv", table::frame(vec![("gene_id".into(), gn), ("split".into(), gs)], vec![("pearson".into(), gr)])?)?;
-    put(
-        "summary.tsv",
-        table::frame(
-            vec![("split".into(), sn)],
-            vec![
-                ("n_genes".into(), sg),
-                ("n_tracks".into(), st),
-                ("mean_pearson_across_genes".into(), sa),
-                ("mean_pearson_across_tracks".into(), sb),
-            ],
-        )?,
-    )?;
+    let mut summary =
+        table::with_i64(table::frame(vec![("split".into(), sn)], vec![])?, vec![("n_genes", sg), ("n_tracks", st)])?;
+    table::push_f64(&mut summary, "mean_pearson_across_genes", sa)?;
+    table::push_f64(&mut summary, "mean_pearson_across_tracks", sb)?;
+    put("summary.tsv", summary)?;
     put(
         "unmatched.tsv",
         table::frame(

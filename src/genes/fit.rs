@@ -193,19 +193,12 @@ pub fn write_outputs(dir: &Path, data: &GeneData, r: &FitResult, alphas: &[f64])
     if !data.test.is_empty() {
         let ids: Vec<String> = data.test.iter().map(|&i| data.ids[i].clone()).collect();
         let chroms: Vec<String> = data.test.iter().map(|&i| data.chroms[i].clone()).collect();
-        let n = vec![data.test.len() as f64; m.targets.len()];
-        put(
-            &mut files,
-            "test_metrics.tsv",
-            table::frame(
-                vec![("target".into(), m.targets.clone())],
-                vec![
-                    ("alpha".into(), m.alpha.clone()),
-                    ("pearson".into(), r.across_genes.clone()),
-                    ("n_genes".into(), n),
-                ],
-            )?,
+        let n = vec![data.test.len() as i64; m.targets.len()];
+        let metrics = table::frame(
+            vec![("target".into(), m.targets.clone())],
+            vec![("alpha".into(), m.alpha.clone()), ("pearson".into(), r.across_genes.clone())],
         )?;
+        put(&mut files, "test_metrics.tsv", table::with_i64(metrics, vec![("n_genes", n)])?)?;
         put(
             &mut files,
             "test_genes.tsv",

@@ -94,14 +94,16 @@ pub fn heatmap(
     let col_order: Vec<usize> = if cluster_columns { cluster_order(&values.t().to_owned()) } else { (0..t).collect() };
     let scale = values.iter().fold(0f64, |m, v| m.max(v.abs())).max(f64::MIN_POSITIVE);
     let (cell_w, cell_h) = ((1200 / t as u32).clamp(2, 40), (2400 / k as u32).clamp(3, 20));
-    let (w, h) = (160 + cell_w * t as u32, 80 + cell_h * k as u32);
-    draw_png(path, (w.max(600), h), |root| {
+    // Column labels, when they fit, run upwards above their column.
+    let top: i32 = if cell_w >= 10 { 150 } else { 60 };
+    let (w, h) = (160 + cell_w * t as u32, top as u32 + 20 + cell_h * k as u32);
+    draw_png(path, (w.max(900), h), |root| {
         for (row, &kk) in order.iter().enumerate() {
             for (c, &cc) in col_order.iter().enumerate() {
                 let v = (values[(kk, cc)] / scale).clamp(-1.0, 1.0);
                 let shade = (255.0 * (1.0 - v.abs())) as u8;
                 let colour = if v >= 0.0 { RGBColor(255, shade, shade) } else { RGBColor(shade, shade, 255) };
-                let (x0, y0) = (150 + c as i32 * cell_w as i32, 60 + row as i32 * cell_h as i32);
+                let (x0, y0) = (150 + c as i32 * cell_w as i32, top + row as i32 * cell_h as i32);
                 root.draw(&Rectangle::new([(x0, y0), (x0 + cell_w as i32, y0 + cell_h as i32)], colour.filled()))
                     .map_err(|e| plot_err(path, e))?;
             }
@@ -110,24 +112,21 @@ pub fn heatmap(
                 root.draw_text(
                     label,
                     &("sans-serif", 10).into_font().color(&BLACK),
-                    (4, 60 + row as i32 * cell_h as i32),
+                    (4, top + row as i32 * cell_h as i32),
                 )
                 .map_err(|e| plot_err(path, e))?;
             }
         }
         if cell_w >= 10 {
+            let font = ("sans-serif", 9).into_font().transform(FontTransform::Rotate270).color(&BLACK);
             for (c, &cc) in col_order.iter().enumerate() {
-                let name = cols.get(cc).map(String::as_str).unwrap_or("");
-                root.draw_text(
-                    name,
-                    &("sans-serif", 9).into_font().color(&BLACK),
-                    (150 + c as i32 * cell_w as i32, 44),
-                )
-                .map_err(|e| plot_err(path, e))?;
+                let name: String = cols.get(cc).map(String::as_str).unwrap_or("").chars().take(22).collect();
+                root.draw_text(&name, &font, (150 + c as i32 * cell_w as i32 + cell_w as i32 / 2 - 5, top - 4))
+                    .map_err(|e| plot_err(path, e))?;
             }
         }
         let title = format!("{title} (max |value| {scale:.3})");
-        root.draw_text(&title, &("sans-serif", 14).into_font().color(&BLACK), (150, 10))
+        root.draw_text(&title, &("sans-serif", 14).into_font().color(&BLACK), (10, 10))
             .map_err(|e| plot_err(path, e))?;
         Ok(())
     })

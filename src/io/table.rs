@@ -200,6 +200,20 @@ pub fn push_i64(df: &mut DataFrame, name: &str, v: Vec<i64>) -> Result<()> {
     Ok(())
 }
 
+/// Adds an f64 column at the end.
+pub fn push_f64(df: &mut DataFrame, name: &str, v: Vec<f64>) -> Result<()> {
+    df.with_column(Column::new(name.into(), v)).map_err(|e| Error::InvalidArgument(format!("table: {e}")))?;
+    Ok(())
+}
+
+/// `df` with i64 columns added at the end.
+pub fn with_i64(mut df: DataFrame, cols: Vec<(&str, Vec<i64>)>) -> Result<DataFrame> {
+    for (n, v) in cols {
+        push_i64(&mut df, n, v)?;
+    }
+    Ok(df)
+}
+
 /// The values of `ids` that occur more than once, in first-occurrence order.
 pub fn duplicates(ids: &[String]) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
