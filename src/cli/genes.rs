@@ -290,5 +290,21 @@ fn from_tracks(args: &Args, dir: &std::path::Path, genes: Vec<s2f::genes::tss::G
         dir.display()
     );
     let values = track_sites(&files, &site_list, args.bins, anchor)?;
+    // Genes with a TSS that no bin covers (an assembly gap the run skipped) are left out.
+    let gap = |g: &Vec<usize>| g.iter().any(|&s| values.row(s).iter().any(|v| v.is_nan()));
+    let keep: Vec<bool> = of_gene.iter().map(|s| !gap(s)).collect();
+    if let Some(i) = keep.iter().position(|k| !k) {
+        tracing::warn!(
+            "{} genes left out: a TSS has no predicted value in {} (an assembly gap the run skipped; e.g. {})",
+            keep.iter().filter(|k| !**k).count(),
+            dir.display(),
+            genes[i].gene_id
+        );
+    }
+    let genes: Vec<_> = genes.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(g, _)| g).collect();
+    let of_gene: Vec<_> = of_gene.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(s, _)| s).collect();
+    if genes.is_empty() {
+        bail!("no gene has predicted values at its TSSs in {}", dir.display());
+    }
     Ok((genes, of_gene, values, names.into_iter().map(|n| n.1).collect()))
 }

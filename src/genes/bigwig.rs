@@ -11,8 +11,9 @@
 //! - Measured signal ([`signal_sites`]): the sum over the bases of `R` of the signal (value ×
 //!   overlapping bases); bases without a value count 0.
 //!
-//! Bases of `R` outside the chromosome add nothing. A chromosome the file lacks, or (for
-//! predicted tracks) a TSS no bin covers, is an error naming the file and position.
+//! Bases of `R` outside the chromosome add nothing. A chromosome the file lacks is an error
+//! naming the file; a TSS that no bin of a predicted track covers (an assembly gap the run
+//! skipped) gets NaN, for the caller to report.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -102,7 +103,12 @@ pub fn track_sites(files: &[PathBuf], sites: &[(String, i64)], n: usize, anchor:
                 .ok()
                 .filter(|&p| p < len)
                 .ok_or_else(|| r.bad(chrom, format!("TSS {tss} is outside {chrom} (length {len})")))?;
-            let w = bin_width(&mut r, chrom, pos, len)? as u64;
+            let Some(w) = bin_width(&mut r, chrom, pos, len)? else {
+                // No bin holds the TSS (an assembly gap the run skipped): no value.
+                out.push(f64::NAN);
+                continue;
+            };
+            let w = w as u64;
             if anchor >= w {
                 return Err(r.bad(chrom, format!("the TSS anchor {anchor} is not inside a {w}-bp bin")));
             }
@@ -122,15 +128,13 @@ pub fn track_sites(files: &[PathBuf], sites: &[(String, i64)], n: usize, anchor:
 
 /// The width of the tiled bins around `pos`: the widest interval the query holds whole
 /// (bigtools clips intervals to the query, so the query grows until one is whole).
-fn bin_width(r: &mut Reader<'_>, chrom: &str, pos: u32, len: u32) -> Result<u32> {
+fn bin_width(r: &mut Reader<'_>, chrom: &str, pos: u32, len: u32) -> Result<Option<u32>> {
     let mut half = 1024u32;
     loop {
         let (qlo, qhi) = (pos.saturating_sub(half), pos.saturating_add(half).min(len));
         let got = r.query(chrom, qlo, qhi)?;
         if !got.iter().any(|(s, e, _)| *s <= pos && pos < *e) {
-            return Err(
-                r.bad(chrom, format!("no value at the TSS {chrom}:{pos}; was the genome-wide run over {chrom}?"))
-            );
+            return Ok(None);
         }
         let whole = got
             .iter()
@@ -138,7 +142,7 @@ fn bin_width(r: &mut Reader<'_>, chrom: &str, pos: u32, len: u32) -> Result<u32>
             .map(|(s, e, _)| e - s)
             .max();
         if let Some(w) = whole {
-            return Ok(w);
+            return Ok(Some(w));
         }
         if half >= 1 << 22 {
             return Err(r.bad(chrom, format!("the bin at {chrom}:{pos} is wider than 4 Mb")));

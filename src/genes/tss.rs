@@ -145,6 +145,9 @@ impl Aggregate {
         (0..t)
             .map(|j| {
                 let it = rows.iter().map(|&r| values[(r, j)]);
+                if rows.iter().any(|&r| values[(r, j)].is_nan()) {
+                    return f64::NAN;
+                }
                 match self {
                     Aggregate::Sum => it.sum(),
                     Aggregate::Max => it.fold(f64::NEG_INFINITY, f64::max),
