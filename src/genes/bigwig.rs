@@ -97,24 +97,36 @@ pub fn track_sites(files: &[PathBuf], sites: &[(String, i64)], n: usize, anchor:
     per_file(files, sites, |path| {
         let mut r = Reader::open(path)?;
         let mut out = Vec::with_capacity(sites.len());
+        // The run's bin width, learned at the first TSS a bin covers (one width per run).
+        let mut width: Option<u64> = None;
         for (chrom, tss) in sites {
             let len = r.len(chrom)?;
             let pos = u32::try_from(*tss)
                 .ok()
                 .filter(|&p| p < len)
                 .ok_or_else(|| r.bad(chrom, format!("TSS {tss} is outside {chrom} (length {len})")))?;
-            let Some(w) = bin_width(&mut r, chrom, pos, len)? else {
-                // No bin holds the TSS (an assembly gap the run skipped): no value.
-                out.push(f64::NAN);
-                continue;
+            let w = match width {
+                Some(w) => w,
+                None => match bin_width(&mut r, chrom, pos, len)? {
+                    Some(w) => *width.insert(w as u64),
+                    None => {
+                        out.push(f64::NAN);
+                        continue;
+                    }
+                },
             };
-            let w = w as u64;
             if anchor >= w {
                 return Err(r.bad(chrom, format!("the TSS anchor {anchor} is not inside a {w}-bp bin")));
             }
             let (lo, hi) = span(*tss, anchor, h, w, len);
+            let got = r.query(chrom, lo, hi)?;
+            if !got.iter().any(|(s, e, _)| *s <= pos && pos < *e) {
+                // No bin holds the TSS (an assembly gap the run skipped): no value.
+                out.push(f64::NAN);
+                continue;
+            }
             let mut sum = 0.0;
-            for (s, e, v) in r.query(chrom, lo, hi)? {
+            for (s, e, v) in got {
                 // The tiled bin holding `s`, and its full width (the chromosome's last is shorter).
                 let k = s as u64 / w;
                 let full = ((k + 1) * w).min(len as u64) - k * w;
