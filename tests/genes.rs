@@ -25,7 +25,7 @@ fn read_table(path: &Path) -> Table {
     let ids = s2f::io::table::strings(&df, "gene_id", path).unwrap();
     let mut out: Table = ids.iter().map(|g| (g.clone(), Default::default())).collect();
     for n in &names {
-        let text = s2f::io::table::strings(&df, n, path).unwrap();
+        let text = s2f::io::table::strings_or_empty(&df, n, path).unwrap();
         for (g, v) in ids.iter().zip(text) {
             out.get_mut(g).unwrap().0.insert(n.clone(), v);
         }
@@ -404,6 +404,12 @@ fn evaluate_genes_equals_a_direct_computation() {
     assert_eq!(
         std::fs::read_to_string(e1.join("genes.tsv")).unwrap(),
         std::fs::read_to_string(e2.join("genes.tsv")).unwrap()
+    );
+    // A text value in a numeric column is refused, not a silently dropped track.
+    let na = write(d, "na.tsv", &table(&obs, "gY\t0\t1\tNA\t1\t1\n"));
+    fails(
+        &["evaluate", "genes", "--pred", p(&pf), "--obs", p(&na), "--out", p(&d.join("e4"))],
+        &["column \"CNhs1\"", "\"NA\""],
     );
     // Duplicate genes are refused.
     let dup = write(d, "dup.tsv", &table(&obs, "g1\t0\t1\t1\t1\t1\n"));

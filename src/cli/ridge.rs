@@ -159,6 +159,9 @@ fn run_predict(a: PredictArgs) -> Result<()> {
     let model = RidgeModel::read(&path)?;
     let df = table::read(&a.features)?;
     let ids = table::strings(&df, &model.id, &a.features)?;
+    if let Some(d) = table::duplicates(&ids).first() {
+        bail!("{}: gene {d:?} appears more than once in column {:?}", a.features.display(), model.id);
+    }
     let have = table::names(&df);
     if let Some(f) = model.features.iter().find(|f| !have.contains(f)) {
         bail!("{}: feature column {f:?} of the model is missing", a.features.display());

@@ -238,6 +238,12 @@ fn holdout(ids: &[String], chroms: &[String], h: &Holdout, id: &str) -> Result<(
         Holdout::None => Ok(((0..n).collect(), Vec::new(), Vec::new())),
         Holdout::Chroms(c) => {
             let (test, train): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| c.contains(&chroms[i]));
+            if train.is_empty() {
+                return Err(Error::InvalidArgument(format!(
+                    "--test-chroms {} holds out all {n} genes: none is left to train on",
+                    c.join(",")
+                )));
+            }
             if test.is_empty() {
                 let mut seen: Vec<&str> = chroms.iter().map(String::as_str).collect();
                 seen.sort_unstable();

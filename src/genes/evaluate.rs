@@ -54,11 +54,24 @@ pub struct Evaluation {
     pub unmatched: Vec<(String, &'static str)>,
 }
 
-fn numeric_tracks(df: &DataFrame) -> Vec<String> {
-    table::names(df)
-        .into_iter()
-        .filter(|n| n != "gene_id" && !NOT_FEATURES.contains(&n.as_str()) && table::is_numeric(df, n))
-        .collect()
+/// Numeric track columns; a text column of numbers with exceptions (`NA`) is an error.
+fn numeric_tracks(df: &DataFrame, path: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for n in table::names(df) {
+        if n == "gene_id" || NOT_FEATURES.contains(&n.as_str()) {
+            continue;
+        }
+        if table::is_numeric(df, &n) {
+            out.push(n);
+        } else if let Some((row, v)) = table::non_numeric_value(df, &n) {
+            return Err(Error::malformed(
+                path,
+                format!("column {n:?}"),
+                format!("holds numbers but data row {row} is {v:?}"),
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// Evaluates predicted against observed tables (`obs` may come from bigWigs, see the CLI);
@@ -78,8 +91,17 @@ pub fn evaluate(
             return Err(Error::malformed(p, "column \"gene_id\"", format!("gene {d:?} appears more than once")));
         }
     }
-    let obs_tracks: HashSet<String> = numeric_tracks(obs).into_iter().collect();
-    let mut tracks: Vec<String> = numeric_tracks(pred).into_iter().filter(|t| obs_tracks.contains(t)).collect();
+    let obs_tracks: HashSet<String> = numeric_tracks(obs, obs_path)?.into_iter().collect();
+    let pred_tracks = numeric_tracks(pred, pred_path)?;
+    let mut tracks: Vec<String> = pred_tracks.iter().filter(|t| obs_tracks.contains(*t)).cloned().collect();
+    let (only_pred, only_obs) = (pred_tracks.len() - tracks.len(), obs_tracks.len() - tracks.len());
+    if only_pred + only_obs > 0 {
+        tracing::warn!(
+            "{only_pred} track columns only in {} and {only_obs} only in {} are not evaluated",
+            pred_path.display(),
+            obs_path.display()
+        );
+    }
     tracks.retain(|t| keep(t));
     if tracks.is_empty() {
         return Err(Error::InvalidArgument(format!(

@@ -64,7 +64,9 @@ pub fn pearson(a: ArrayView1<f64>, b: ArrayView1<f64>) -> f64 {
         saa += dx * dx;
         sbb += dy * dy;
     }
-    if saa <= 0.0 || sbb <= 0.0 {
+    // A side whose spread is rounding error around its mean is constant: r is undefined.
+    let tiny = |ss: f64, m: f64| ss <= (n as f64) * (4.0 * f64::EPSILON * m.abs().max(f64::MIN_POSITIVE)).powi(2);
+    if saa <= 0.0 || sbb <= 0.0 || tiny(saa, ma) || tiny(sbb, mb) {
         return f64::NAN;
     }
     sab / (saa.sqrt() * sbb.sqrt())
@@ -103,6 +105,10 @@ mod tests {
         // numpy.corrcoef([1,2,3,4],[2,4.1,5.9,8])[0,1]
         assert!((r - 0.999_541_179_145_381_3).abs() < 1e-12, "{r}");
         assert!(pearson(a.view(), array![1.0, 1.0, 1.0, 1.0].view()).is_nan());
+        // ln(1 + 0.3) repeated: equal values whose mean differs from them by rounding.
+        let c = ndarray::Array1::from_elem(7, 0.3f64.ln_1p());
+        assert!(pearson(a.slice(ndarray::s![..]).to_owned().view(), a.view()) > 0.99);
+        assert!(pearson(ndarray::Array1::linspace(0.0, 1.0, 7).view(), c.view()).is_nan());
     }
 
     #[test]

@@ -35,12 +35,17 @@ pub fn gene_table(
         return Err(Error::InvalidArgument(format!("a track is named {r:?}, a column of the genes table")));
     }
     let rows: Vec<Vec<f64>> = of_gene.iter().map(|s| how.combine(values, s)).collect();
-    let text = vec![
-        ("gene_id".to_string(), genes.iter().map(|g| g.gene_id.clone()).collect()),
-        ("gene_name".to_string(), genes.iter().map(|g| g.gene_name.clone()).collect()),
-        ("chrom".to_string(), genes.iter().map(|g| g.chrom.clone()).collect()),
-    ];
-    let mut df = table::frame(text, vec![])?;
+    let names: Vec<Option<&str>> = genes.iter().map(|g| Some(g.gene_name.as_str()).filter(|n| !n.is_empty())).collect();
+    let mut df =
+        table::frame(vec![("gene_id".to_string(), genes.iter().map(|g| g.gene_id.clone()).collect())], vec![])?;
+    // An unknown name is missing (an empty field in text, null in parquet), not "".
+    df.with_column(polars::prelude::Column::new("gene_name".into(), names))
+        .map_err(|e| Error::InvalidArgument(format!("table: {e}")))?;
+    df.with_column(polars::prelude::Column::new(
+        "chrom".into(),
+        genes.iter().map(|g| g.chrom.clone()).collect::<Vec<_>>(),
+    ))
+    .map_err(|e| Error::InvalidArgument(format!("table: {e}")))?;
     table::push_i64(&mut df, "tss", genes.iter().map(|g| g.tss.first().copied().unwrap_or(0)).collect())?;
     let strands: Vec<String> = genes.iter().map(|g| g.strand.to_string()).collect();
     let mut df = df

@@ -34,11 +34,7 @@ pub fn read_tss_table(path: &Path) -> Result<Vec<Tss>> {
     let ids = table::strings(&df, "gene_id", path)?;
     let chroms = table::strings(&df, "chrom", path)?;
     let strands = table::strings(&df, "strand", path)?;
-    let names = if table::names(&df).iter().any(|n| n == "gene_name") {
-        table::strings(&df, "gene_name", path)?
-    } else {
-        vec![String::new(); ids.len()]
-    };
+    let names = table::strings_or_empty(&df, "gene_name", path)?;
     let pos = table::matrix(&df, &["tss".to_string()], path, &ids)?;
     let mut out = Vec::with_capacity(ids.len());
     for (i, id) in ids.into_iter().enumerate() {

@@ -41,7 +41,7 @@ pub fn check_output(path: &Path) -> Result<()> {
     let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
     if !matches!(ext.as_deref(), Some("parquet" | "pq" | "csv" | "tsv" | "txt")) {
         return Err(Error::InvalidArgument(format!(
-            "{}: name the output .parquet, .tsv or .csv (compressed text is not written)",
+            "{}: name the output file .parquet, .tsv or .csv (the extension chooses the format)",
             path.display()
         )));
     }
@@ -108,12 +108,22 @@ pub fn names(df: &DataFrame) -> Vec<String> {
     df.get_column_names().into_iter().map(|s| s.to_string()).collect()
 }
 
+/// The error of a missing column: the columns present, and a hint when the header looks
+/// separated by another delimiter than the extension says.
+fn no_column(df: &DataFrame, name: &str, path: &Path) -> Error {
+    let have = names(df);
+    let hint = match (have.as_slice(), Format::of(path)) {
+        ([one], Format::Tsv) if one.contains(',') => " — the file looks comma-separated: name it .csv",
+        ([one], Format::Csv) if one.contains('\t') => " — the file looks tab-separated: name it .tsv",
+        _ => "",
+    };
+    Error::malformed(path, "header", format!("no column {name:?} (columns: {}){hint}", have.join(", ")))
+}
+
 /// Column `name` as text (numbers are written as text); a missing value is an error naming
 /// its row (1-based, header excluded).
 pub fn strings(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<String>> {
-    let col = df.column(name).map_err(|_| {
-        Error::malformed(path, "header", format!("no column {name:?} (columns: {})", names(df).join(", ")))
-    })?;
+    let col = df.column(name).map_err(|_| no_column(df, name, path))?;
     let s = col.cast(&DataType::String).map_err(|e| perr(path, e))?;
     let ca = s.str().map_err(|e| perr(path, e))?;
     ca.iter()
@@ -159,7 +169,7 @@ pub fn matrix(df: &DataFrame, cols: &[String], path: &Path, row_names: &[String]
     let n = df.height();
     let mut m = Array2::<f64>::zeros((n, cols.len()));
     for (j, name) in cols.iter().enumerate() {
-        let col = df.column(name).map_err(|e| perr(path, e))?;
+        let col = df.column(name).map_err(|_| no_column(df, name, path))?;
         if !col.dtype().is_primitive_numeric() {
             let at = non_numeric_value(df, name).map(|(r, v)| format!(" (row {r}: {v:?})")).unwrap_or_default();
             return Err(Error::malformed(path, format!("column {name:?}"), format!("not numeric{at}")));
@@ -180,6 +190,14 @@ pub fn matrix(df: &DataFrame, cols: &[String], path: &Path, row_names: &[String]
         }
     }
     Ok(m)
+}
+
+/// Column `name` as text with missing values as empty strings; an absent column is all empty.
+pub fn strings_or_empty(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<String>> {
+    let Ok(col) = df.column(name) else { return Ok(vec![String::new(); df.height()]) };
+    let s = col.cast(&DataType::String).map_err(|e| perr(path, e))?;
+    let ca = s.str().map_err(|e| perr(path, e))?;
+    Ok(ca.iter().map(|v| v.unwrap_or("").to_string()).collect())
 }
 
 /// A frame of named text columns followed by named f64 columns (all of `values`' rows).
