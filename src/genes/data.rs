@@ -82,7 +82,7 @@ pub struct GeneData {
 }
 
 /// Numeric columns of `df` except `skip`; text columns that are numbers with exceptions are refused.
-fn numeric_columns(df: &polars::prelude::DataFrame, skip: &[&str], path: &Path) -> Result<Vec<String>> {
+pub(crate) fn numeric_columns(df: &polars::prelude::DataFrame, skip: &[&str], path: &Path) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for name in table::names(df) {
         if skip.contains(&name.as_str()) {
@@ -101,7 +101,8 @@ fn numeric_columns(df: &polars::prelude::DataFrame, skip: &[&str], path: &Path) 
     Ok(out)
 }
 
-fn check_unique(ids: &[String], path: &Path, id: &str) -> Result<()> {
+/// An error naming the first id of `ids` (column `id` of `path`) that occurs twice.
+pub(crate) fn check_unique(ids: &[String], path: &Path, id: &str) -> Result<()> {
     match table::duplicates(ids).first() {
         Some(d) => Err(Error::malformed(path, format!("column {id:?}"), format!("gene {d:?} appears more than once"))),
         None => Ok(()),

@@ -20,7 +20,7 @@ use ndarray::{Array2, Axis};
 use polars::prelude::DataFrame;
 
 use crate::error::{Error, Result};
-use crate::genes::data::NOT_FEATURES;
+use crate::genes::data::{check_unique, numeric_columns, NOT_FEATURES};
 use crate::genes::stats;
 use crate::io::{plot, table};
 
@@ -54,24 +54,12 @@ pub struct Evaluation {
     pub unmatched: Vec<(String, &'static str)>,
 }
 
-/// Numeric track columns; a text column of numbers with exceptions (`NA`) is an error.
+/// Numeric track columns (not the id, `tss` or `n_tss`); a text column of numbers with
+/// exceptions (`NA`) is an error.
 fn numeric_tracks(df: &DataFrame, path: &Path) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    for n in table::names(df) {
-        if n == "gene_id" || NOT_FEATURES.contains(&n.as_str()) {
-            continue;
-        }
-        if table::is_numeric(df, &n) {
-            out.push(n);
-        } else if let Some((row, v)) = table::non_numeric_value(df, &n) {
-            return Err(Error::malformed(
-                path,
-                format!("column {n:?}"),
-                format!("holds numbers but data row {row} is {v:?}"),
-            ));
-        }
-    }
-    Ok(out)
+    let mut skip = vec!["gene_id"];
+    skip.extend(NOT_FEATURES);
+    numeric_columns(df, &skip, path)
 }
 
 /// Evaluates predicted against observed tables (`obs` may come from bigWigs, see the CLI);
@@ -87,9 +75,7 @@ pub fn evaluate(
     let pids = table::strings(pred, "gene_id", pred_path)?;
     let oids = table::strings(obs, "gene_id", obs_path)?;
     for (ids, p) in [(&pids, pred_path), (&oids, obs_path)] {
-        if let Some(d) = table::duplicates(ids).first() {
-            return Err(Error::malformed(p, "column \"gene_id\"", format!("gene {d:?} appears more than once")));
-        }
+        check_unique(ids, p, "gene_id")?;
     }
     let obs_tracks: HashSet<String> = numeric_tracks(obs, obs_path)?.into_iter().collect();
     let pred_tracks = numeric_tracks(pred, pred_path)?;
@@ -139,9 +125,7 @@ pub fn evaluate(
         let df = table::read(path)?;
         let sid = table::strings(&df, "gene_id", path)?;
         let sname = table::strings(&df, "split", path)?;
-        if let Some(d) = table::duplicates(&sid).first() {
-            return Err(Error::malformed(path, "column \"gene_id\"", format!("gene {d:?} appears more than once")));
-        }
+        check_unique(&sid, path, "gene_id")?;
         if let Some(i) = sname.iter().position(|s| s.trim().is_empty() || s == "all") {
             return Err(Error::malformed(
                 path,
