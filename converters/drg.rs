@@ -177,6 +177,7 @@ pub fn convert(pth: &Path, params_path: &Path) -> Result<Converted> {
     trunk.push(Layer::WeightedPool(WeightedPool { size, pad_left: side, pad_right: side, pad_value: PoolPad::Min }));
     trunk.push(Layer::Flatten(Flatten {}));
     let heads = vec![Head {
+        from: None,
         name: "predictions".into(),
         layers: vec![Layer::Linear(Linear {
             name: Some("classifier.classifier.Linear".into()),
@@ -193,6 +194,8 @@ pub fn convert(pth: &Path, params_path: &Path) -> Result<Converted> {
         description: "DRG CNN (LXsasse/DRG): strand-max convolution, weighted pooling, linear read-out".into(),
         input: InputSpec::new(l_seqs as u64, 0.0),
         trunk,
+        inputs: vec![],
+        graph: vec![],
         heads,
         source: None,
     };

@@ -7,7 +7,10 @@
 //! - [`torch`]: FT_S2A's PyTorch ports of Basenji2 (zip or legacy state_dicts, with or without
 //!   DataParallel's `module.` prefix), via `pytorch-reader`.
 //! - [`drg`]: DRG CNN checkpoints (`*_parameter.pth` + `*_model_params.dat`).
+//! - [`bpnet`]: bpnet-lite's `BPNet` and `ChromBPNet` state_dicts with their constructor
+//!   arguments, as graph-form specs (profile and count heads).
 
+pub mod bpnet;
 pub mod drg;
 pub mod keras;
 pub mod keras_config;

@@ -269,6 +269,7 @@ pub fn ft_s2a(pt: &Path, config: &Path) -> Result<Converted> {
         .map(|h| -> Result<Head> {
             let w = shape(&sd, &format!("output_heads.heads.{h}.0.weight"), pt)?;
             Ok(Head {
+                from: None,
                 name: h.clone(),
                 layers: vec![
                     Layer::Dense(Dense { name: Some(format!("output_heads.heads.{h}.0")), units: w[0], bias: true }),
@@ -289,6 +290,8 @@ pub fn ft_s2a(pt: &Path, config: &Path) -> Result<Converted> {
         ),
         input: InputSpec::new(seq_len, 0.25),
         trunk,
+        inputs: vec![],
+        graph: vec![],
         heads,
         source: None,
     };

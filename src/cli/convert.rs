@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use s2f::converters::{attach_tracks, drg, keras, read_targets, torch, Converted};
+use s2f::converters::{attach_tracks, bpnet, drg, keras, read_targets, torch, Converted};
 use s2f::model::onnx::EmitOptions;
 use s2f::model::{presets, ModelSpec, Package};
 
@@ -17,6 +17,9 @@ pub enum From {
     Torch,
     /// DRG *_parameter.pth; its *_model_params.dat is found beside it or given with --config.
     Drg,
+    /// bpnet-lite BPNet or ChromBPNet state_dict (model.pt); needs --config with the
+    /// constructor arguments (a ChromBPNet's as {"bias": {…}, "accessibility": {…}}).
+    BpnetLite,
 }
 
 /// Arguments of `s2f convert`.
@@ -32,7 +35,8 @@ pub struct Args {
     #[arg(long, conflicts_with = "config")]
     spec: Option<PathBuf>,
     /// Architecture description: basenji params.json (keras-h5, overrides the file's
-    /// model_config), FT_S2A config.json (torch), or DRG model_params.dat (drg).
+    /// model_config), FT_S2A config.json (torch), DRG model_params.dat (drg), or bpnet-lite's
+    /// constructor arguments (bpnet-lite).
     #[arg(long)]
     config: Option<PathBuf>,
     /// basenji targets.txt: becomes the track table of the head with that many tracks.
@@ -81,6 +85,15 @@ pub fn run(args: Args) -> Result<()> {
                 bail!("{}: DRG parameter file not found; give it with --config", params.display());
             }
             drg::convert(&args.src, &params)?
+        }
+        From::BpnetLite => {
+            if args.spec.is_some() {
+                bail!("bpnet-lite: give the constructor arguments with --config config.json (--spec is not used)");
+            }
+            let config = args.config.as_ref().context(
+                "bpnet-lite needs --config config.json: the BPNet constructor arguments (n_filters, n_layers, n_outputs, n_control_tracks, trimming)",
+            )?;
+            bpnet::convert(&args.src, config)?
         }
     };
     if let Some(t) = &args.targets {

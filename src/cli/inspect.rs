@@ -70,6 +70,20 @@ fn print_spec(spec: &ModelSpec, path: &std::path::Path, sig: Option<&OnnxSignatu
         "input: {} bp one-hot A,C,G,T, N = {}; graph input {:?} {:?}",
         spec.input.length, spec.input.n_value, spec.input.onnx_name, spec.input.layout
     );
+    for i in &spec.inputs {
+        let shape = match i.layout {
+            s2f::model::spec::InputLayout::NLC => format!("(N, {}, {})", i.length, i.channels),
+            s2f::model::spec::InputLayout::NCL => format!("(N, {}, {})", i.channels, i.length),
+        };
+        println!("input: {:?} {:?} {shape}, {} channel(s) over {} bp", i.name, i.kind, i.channels, i.length);
+    }
+    for n in &spec.graph {
+        let merge = n.merge.map(|m| format!(" merged by {}", m.name())).unwrap_or_default();
+        println!("node {:?}: reads {}{merge}, then {} layer(s) (node.{}.*)", n.name, n.from.join(", "), n.layers.len(), n.name);
+    }
+    for h in spec.heads.iter().filter(|h| h.from.is_some()) {
+        println!("head {:?} reads {:?}", h.name, spec.head_source(h));
+    }
     if spec.has_layers() {
         println!("\n{:<28} {:<34} {:>16} {:>14} {:>10}", "layer", "op", "output (L, C)", "params", "MMAC");
         for r in &a.rows {

@@ -146,6 +146,8 @@ pub struct Predictor {
     layout: Option<InputLayout>,
     head: usize,
     batch: usize,
+    /// Further inputs the graph takes after the primary one (name, shape without the batch).
+    extra: Vec<(String, Vec<usize>)>,
 }
 
 impl Predictor {
@@ -154,7 +156,42 @@ impl Predictor {
         if batch == 0 {
             return Err(Error::InvalidArgument("batch size must be positive".into()));
         }
-        Ok(Self { engine, layout: package.spec.as_ref().map(|s| s.input.layout), head, batch })
+        if let Some(spec) = &package.spec {
+            spec.require_one_input("this job")?;
+        }
+        Self::with_inputs(package, engine, head, batch)
+    }
+
+    /// As [`Predictor::new`], for a model that may take further inputs (graph form); feed them
+    /// with [`Predictor::predict_with`].
+    pub fn with_inputs(package: &Package, engine: Box<dyn Engine>, head: usize, batch: usize) -> Result<Self> {
+        if batch == 0 {
+            return Err(Error::InvalidArgument("batch size must be positive".into()));
+        }
+        let extra = package
+            .spec
+            .as_ref()
+            .map(|s| {
+                s.inputs
+                    .iter()
+                    .map(|i| {
+                        let (c, l) = (i.channels, i.length as usize);
+                        let dims = match i.layout {
+                            InputLayout::NLC => vec![l, c],
+                            InputLayout::NCL => vec![c, l],
+                        };
+                        (i.name.clone(), dims)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Self { engine, layout: package.spec.as_ref().map(|s| s.input.layout), head, batch, extra })
+    }
+
+    /// Names and shapes (batch omitted, in the layout the graph takes) of the further inputs,
+    /// in graph order.
+    pub fn extra_inputs(&self) -> &[(String, Vec<usize>)] {
+        &self.extra
     }
 
     /// Sequences per batch.
@@ -175,9 +212,33 @@ impl Predictor {
     /// Predicts `(N, bins, tracks)` from one-hot `(N, L, 4)`. For a bare ONNX model (no spec)
     /// the input is passed as it is and outputs of rank 2 become `(N, 1, tracks)`.
     pub fn predict(&mut self, x: ArrayView3<f32>) -> Result<Array3<f32>> {
+        self.predict_with(x, &[])
+    }
+
+    /// As [`Predictor::predict`], with the further inputs of a graph-form model: one array per
+    /// [`Predictor::extra_inputs`] entry, in that order and shape, with the same sequences.
+    pub fn predict_with(&mut self, x: ArrayView3<f32>, extra: &[ArrayView3<f32>]) -> Result<Array3<f32>> {
         let n = x.shape()[0];
         if n == 0 {
             return Err(Error::InvalidArgument("no sequences to predict (the input holds 0)".into()));
+        }
+        if extra.len() != self.extra.len() {
+            return Err(Error::InvalidArgument(format!(
+                "the model takes {} further input(s) ({}), {} given",
+                self.extra.len(),
+                self.extra.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
+                extra.len()
+            )));
+        }
+        for ((name, dims), a) in self.extra.iter().zip(extra) {
+            if a.shape()[0] != n || a.shape()[1..] != dims[..] {
+                return Err(Error::InvalidArgument(format!(
+                    "input {name:?} is {:?}; the model takes ({n}, {}, {})",
+                    a.shape(),
+                    dims[0],
+                    dims[1]
+                )));
+            }
         }
         let mut parts = Vec::new();
         let mut start = 0;
@@ -188,7 +249,11 @@ impl Predictor {
                 Some(InputLayout::NCL) => chunk.permuted_axes([0, 2, 1]).as_standard_layout().into_owned().into_dyn(),
                 _ => chunk.as_standard_layout().into_owned().into_dyn(),
             };
-            let mut outs = self.engine.run(input)?;
+            let mut inputs = vec![input];
+            for a in extra {
+                inputs.push(a.slice_axis(Axis(0), (start..end).into()).as_standard_layout().into_owned().into_dyn());
+            }
+            let mut outs = self.engine.run_inputs(inputs)?;
             if self.head >= outs.len() {
                 return Err(Error::Engine {
                     engine: self.engine.describe(),

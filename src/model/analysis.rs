@@ -87,8 +87,11 @@ pub struct Analysis {
     pub receptive_field: Vec<u64>,
     /// (input, output) shape of every layer by path (`trunk.3`, `trunk.28.1`, `head.human.0`).
     pub io: BTreeMap<String, (Shape, Shape)>,
-    /// Shape of the trunk's output (the heads' input).
+    /// Shape of the trunk's output (the heads' input in the single-chain form).
     pub trunk_out: Shape,
+    /// Shape of every named tensor of the graph form (primary input, `trunk`, further inputs,
+    /// nodes; see [`crate::model::graph`]).
+    pub tensors: BTreeMap<String, Shape>,
 }
 
 impl Analysis {
@@ -284,13 +287,39 @@ impl ModelSpec {
                 receptive_field: rfs,
                 io: BTreeMap::new(),
                 trunk_out: s0,
+                tensors: BTreeMap::new(),
             });
         }
         let mut w = Walker { weights: Vec::new(), rows: Vec::new(), io: BTreeMap::new(), depth: 0, too_large: None };
         let g0 = Geo { stride: 1, offset: 0, rf: 1 };
         let (ts, tg) = w.walk(&self.trunk, "trunk", s0, g0)?;
+        self.check_graph_names()?;
+        let mut named: BTreeMap<String, (Shape, Geo)> = BTreeMap::new();
+        named.insert(self.input.onnx_name.clone(), (s0, g0));
+        named.insert(crate::model::graph::TRUNK.into(), (ts, tg));
+        for i in &self.inputs {
+            if i.length > MAX_INPUT_LENGTH || i.channels as u64 > MAX_LAYER_FIELD {
+                return Err(Error::Spec(format!("input {:?}: length or channels too large", i.name)));
+            }
+            let g = Geo { stride: 1, offset: i.offset.unwrap_or(0), rf: 1 };
+            named.insert(i.name.clone(), (Shape::Seq { c: i.channels, l: i.length as usize }, g));
+        }
+        for n in &self.graph {
+            let sources = n.from.iter().map(|f| named.get(f).copied()).collect::<Option<Vec<_>>>();
+            let sources = sources.ok_or_else(|| Error::Spec(format!("node {:?}: a source is undefined", n.name)))?;
+            let (s, g) = match n.merge {
+                Some(m) => crate::model::ops::merge::infer(m, &n.path(), &sources)?,
+                None => sources[0],
+            };
+            let out = w.walk(&n.layers, &n.path(), s, g)?;
+            named.insert(n.name.clone(), out);
+        }
         for h in &self.heads {
-            let (hs, hg) = w.walk(&h.layers, &format!("head.{}", h.name), ts, tg)?;
+            let (ss, sg) = named
+                .get(self.head_source(h))
+                .copied()
+                .ok_or_else(|| Error::Spec(format!("head {:?}: its source is undefined", h.name)))?;
+            let (hs, hg) = w.walk(&h.layers, &format!("head.{}", h.name), ss, sg)?;
             let geom = match hs {
                 Shape::Seq { c, l } => {
                     Geometry { bins: l as u64, bin_size: hg.stride as u64, offset: hg.offset, tracks: c as u64 }
@@ -344,6 +373,7 @@ impl ModelSpec {
             receptive_field: rfs,
             io: w.io,
             trunk_out: ts,
+            tensors: named.into_iter().map(|(k, (s, _))| (k, s)).collect(),
         })
     }
 

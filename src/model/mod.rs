@@ -5,6 +5,7 @@
 //! file runs too, with a sidecar `model.json` that gives only geometry and tracks.
 
 pub mod analysis;
+pub mod graph;
 pub mod onnx;
 pub mod ops;
 pub mod package;

@@ -253,6 +253,11 @@ fn check_signature(spec: &ModelSpec, onnx: &[u8], path: &Path) -> Result<()> {
             problems
                 .push(format!("the spec's input {:?} is not a graph input (inputs: {inputs:?})", spec.input.onnx_name));
         }
+        for i in &spec.inputs {
+            if !inputs.contains(&i.name.as_str()) {
+                problems.push(format!("the spec's input {:?} is not a graph input (inputs: {inputs:?})", i.name));
+            }
+        }
         for h in &spec.heads {
             if !outputs.contains(&h.name.as_str()) {
                 problems.push(format!("head {:?} is not a graph output (outputs: {outputs:?})", h.name));

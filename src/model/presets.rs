@@ -155,6 +155,7 @@ pub fn basenji(params: &Value, name: &str, heads: &[(String, usize)]) -> Result<
     let heads = head_list
         .into_iter()
         .map(|(h, units)| Head {
+            from: None,
             layers: vec![
                 Layer::Dense(Dense { name: Some(format!("head_{h}")), units, bias: true }),
                 Layer::Activation(ActivationLayer { function: Activation::Softplus }),
@@ -171,6 +172,8 @@ pub fn basenji(params: &Value, name: &str, heads: &[(String, usize)]) -> Result<
         description: "Basenji2-style dilated residual CNN (calico/basenji 2020 semantics)".into(),
         input: InputSpec::new(seq_len, 0.0),
         trunk,
+        inputs: vec![],
+        graph: vec![],
         heads,
         source: None,
     };

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 pub use crate::model::analysis::{Analysis, LayerRow, Shape, WeightSlot};
+pub use crate::model::graph::{ExtraInput, InputKind, Merge, Node};
 pub use crate::model::ops::Layer;
 
 /// Current spec format name and version.
@@ -47,9 +48,16 @@ pub struct ModelSpec {
     pub description: String,
     /// What the model reads.
     pub input: InputSpec,
-    /// Shared layers; empty for a foreign ONNX described only by its geometry.
+    /// Further named inputs (graph form; see [`crate::model::graph`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<ExtraInput>,
+    /// Shared layers on the primary input; empty for a foreign ONNX described only by its
+    /// geometry.
     #[serde(default)]
     pub trunk: Vec<Layer>,
+    /// Named nodes after the trunk (graph form; see [`crate::model::graph`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub graph: Vec<Node>,
     /// Output heads: each continues from the trunk and is one output of the ONNX graph.
     pub heads: Vec<Head>,
     /// Where the model came from (converters fill this).
@@ -100,7 +108,7 @@ pub enum InputLayout {
 impl Head {
     /// A head named `name` with `layers`, no track table and derived geometry.
     pub fn new(name: impl Into<String>, layers: Vec<Layer>) -> Self {
-        Self { name: name.into(), layers, tracks: vec![], geometry: None }
+        Self { name: name.into(), from: None, layers, tracks: vec![], geometry: None }
     }
 }
 
@@ -110,7 +118,10 @@ impl Head {
 pub struct Head {
     /// Head (and ONNX output) name.
     pub name: String,
-    /// Layers after the trunk.
+    /// Tensor the head reads (graph form): `trunk` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Layers after the trunk (or after `from`).
     #[serde(default)]
     pub layers: Vec<Layer>,
     /// Track metadata (basenji targets.txt columns); may be empty.
@@ -207,6 +218,8 @@ pub enum Activation {
     Exp,
     /// 1/(1 + e⁻ˣ)
     Sigmoid,
+    /// log(1 + x) (BPNet's count transform of control totals).
+    Log1p,
 }
 
 /// Value used to pad before weighted pooling.
@@ -228,7 +241,9 @@ impl ModelSpec {
             name: name.into(),
             description: String::new(),
             input,
+            inputs: vec![],
             trunk,
+            graph: vec![],
             heads,
             source: None,
         }
@@ -267,7 +282,7 @@ impl ModelSpec {
 
     /// True when the spec describes layers (an s2f model), false for a foreign ONNX sidecar.
     pub fn has_layers(&self) -> bool {
-        !self.trunk.is_empty() || self.heads.iter().any(|h| !h.layers.is_empty())
+        !self.trunk.is_empty() || !self.graph.is_empty() || self.heads.iter().any(|h| !h.layers.is_empty())
     }
 
     /// The head named `name`, or the only head when `name` is `None`.

@@ -205,6 +205,7 @@ impl<'a, B: Backend> Interpreter<'a, B> {
             )));
         }
         let spec = self.spec;
+        spec.require_chain("training and the burn forward pass")?;
         let trunk = self.block(&spec.trunk, "trunk", Act::Seq(contiguous(x.swap_dims(1, 2))))?;
         let mut outs = Vec::with_capacity(spec.heads.len());
         for h in &spec.heads {

@@ -110,6 +110,7 @@ fn drg(sizes: PresetSizes, heads: &[(String, usize)], blocks: usize) -> Result<M
     let heads = heads
         .iter()
         .map(|(name, tracks)| Head {
+            from: None,
             name: name.clone(),
             layers: vec![Layer::Linear(Linear { name: Some(format!("{name}.linear")), units: *tracks, bias: true })],
             tracks: vec![],
@@ -127,6 +128,8 @@ fn drg(sizes: PresetSizes, heads: &[(String, usize)], blocks: usize) -> Result<M
         },
         input: InputSpec::new(length as u64, 0.25),
         trunk,
+        inputs: vec![],
+        graph: vec![],
         heads,
         source: None,
     })

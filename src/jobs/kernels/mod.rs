@@ -65,6 +65,7 @@ pub struct KernelLayer {
 impl KernelLayer {
     /// Finds the convolution `layer` names (see [`KnockoutOptions::layer`]) or the first one.
     pub fn find(spec: &ModelSpec, layer: Option<&str>) -> Result<Self> {
+        spec.require_chain("kernel knock-outs")?;
         for (i, l) in spec.trunk.iter().enumerate() {
             let (conv, path) = match l {
                 Layer::Conv1d(c) => (c, format!("trunk.{i}")),

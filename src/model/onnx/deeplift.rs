@@ -24,6 +24,7 @@ pub const REFERENCE_OUTPUT: &str = "reference_output";
 
 /// Emits the DeepLIFT graph of head `head` (see the module docs).
 pub fn emit_deeplift(spec: &ModelSpec, weights: &Weights, head: usize, opts: EmitOptions) -> Result<Vec<u8>> {
+    spec.require_chain("a DeepLIFT graph")?;
     let analysis = prepare(spec, weights)?;
     let h = spec.heads.get(head).ok_or_else(|| Error::InvalidArgument(format!("no head {head}")))?;
     let geom = analysis.heads[head].1;

@@ -26,7 +26,8 @@ use tract_onnx::pb;
 
 use crate::error::{Error, Result};
 use crate::model::analysis::{Analysis, Shape};
-use crate::model::spec::ModelSpec;
+use crate::model::graph::TRUNK;
+use crate::model::spec::{InputLayout, ModelSpec};
 use crate::model::weights::Weights;
 pub use deeplift::emit_deeplift;
 use emit::Emitter;
@@ -97,6 +98,54 @@ fn input_info(spec: &ModelSpec) -> pb::ValueInfoProto {
     value_info(&spec.input.onnx_name, &[None, Some(spec.input.length as i64), Some(4)])
 }
 
+/// The graph inputs of the model: the primary one-hot input, then the further inputs in spec
+/// order, each in its stated layout.
+fn model_inputs(spec: &ModelSpec) -> Vec<pb::ValueInfoProto> {
+    let mut v = vec![input_info(spec)];
+    for i in &spec.inputs {
+        let (l, c) = (Some(i.length as i64), Some(i.channels as i64));
+        v.push(match i.layout {
+            InputLayout::NLC => value_info(&i.name, &[None, l, c]),
+            InputLayout::NCL => value_info(&i.name, &[None, c, l]),
+        });
+    }
+    v
+}
+
+/// Lowers the trunk and the graph form's nodes (see [`crate::model::graph`]); returns the ONNX
+/// tensor of every named tensor.
+fn forward_all<'s>(
+    e: &mut Emitter<'s>,
+    spec: &'s ModelSpec,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut named = std::collections::BTreeMap::new();
+    let x0 = input_nlc(e, spec);
+    named.insert(spec.input.onnx_name.clone(), x0.clone());
+    let (trunk, _) = e.forward(&spec.trunk, "trunk", x0)?;
+    named.insert(TRUNK.to_string(), trunk);
+    for i in &spec.inputs {
+        let t = match i.layout {
+            InputLayout::NLC => e.g.transpose(&i.name, &[0, 2, 1]),
+            InputLayout::NCL => i.name.clone(),
+        };
+        named.insert(i.name.clone(), t);
+    }
+    for n in &spec.graph {
+        let sources = n
+            .from
+            .iter()
+            .map(|f| named.get(f).cloned().ok_or_else(|| Error::Spec(format!("node {:?}: {f:?} is undefined", n.name))))
+            .collect::<Result<Vec<_>>>()?;
+        let x = match n.merge {
+            Some(m) => crate::model::ops::merge::onnx_forward(e, m, &sources)?,
+            None => sources[0].clone(),
+        };
+        let (y, _) = e.forward(&n.layers, &n.path(), x)?;
+        named.insert(n.name.clone(), y);
+    }
+    Ok(named)
+}
+
 fn head_infos(spec: &ModelSpec, analysis: &Analysis) -> Vec<pb::ValueInfoProto> {
     spec.heads
         .iter()
@@ -110,20 +159,22 @@ fn head_infos(spec: &ModelSpec, analysis: &Analysis) -> Vec<pb::ValueInfoProto> 
 pub fn emit_to<W: std::io::Write>(spec: &ModelSpec, weights: &Weights, opts: EmitOptions, w: &mut W) -> Result<()> {
     let analysis = prepare(spec, weights)?;
     let mut e = Emitter::new(weights, &analysis, opts.fold_bn);
-    let x0 = input_nlc(&mut e, spec);
-    let (trunk, _) = e.forward(&spec.trunk, "trunk", x0)?;
+    let named = forward_all(&mut e, spec)?;
     for h in &spec.heads {
-        let (y, _) = e.forward(&h.layers, &format!("head.{}", h.name), trunk.clone())?;
+        let src = spec.head_source(h);
+        let x = named.get(src).cloned().ok_or_else(|| Error::Spec(format!("head {:?}: {src:?} is undefined", h.name)))?;
+        let (y, _) = e.forward(&h.layers, &format!("head.{}", h.name), x)?;
         let shape = head_shape(&analysis, spec, h)?;
         head_output(&mut e, &y, shape, &h.name);
     }
     let outputs = head_infos(spec, &analysis);
-    finish(spec, e, vec![input_info(spec)], outputs, "model", w)
+    finish(spec, e, model_inputs(spec), outputs, "model", w)
 }
 
 /// Emits one side of `spec` cut after the top-level trunk layer `at` (path `trunk.I`, index or
 /// name; see [`ModelSpec::trunk_layer_index`]).
 pub fn emit_cut(spec: &ModelSpec, weights: &Weights, at: &str, part: Part, opts: EmitOptions) -> Result<Vec<u8>> {
+    spec.require_chain("cutting a model at a layer")?;
     let analysis = prepare(spec, weights)?;
     let p = spec.trunk_layer_index(at)?;
     let cut_shape = analysis
@@ -158,6 +209,7 @@ pub fn emit_cut(spec: &ModelSpec, weights: &Weights, at: &str, part: Part, opts:
 
 /// Emits the gradient graph of head `head` (see the module docs).
 pub fn emit_gradient(spec: &ModelSpec, weights: &Weights, head: usize, opts: EmitOptions) -> Result<Vec<u8>> {
+    spec.require_chain("a gradient graph")?;
     let analysis = prepare(spec, weights)?;
     let h = spec.heads.get(head).ok_or_else(|| Error::InvalidArgument(format!("no head {head}")))?;
     let geom = analysis.heads[head].1;
@@ -187,10 +239,18 @@ pub fn emit_gradient(spec: &ModelSpec, weights: &Weights, head: usize, opts: Emi
     Ok(out)
 }
 
-/// Shape of head `h`'s last layer output (the trunk's when the head has no layers).
+/// Shape of head `h`'s last layer output (its source's when the head has no layers).
 fn head_shape(analysis: &Analysis, spec: &ModelSpec, h: &crate::model::spec::Head) -> Result<Shape> {
     if h.layers.is_empty() {
-        return Ok(analysis.trunk_out);
+        if h.from.is_none() {
+            return Ok(analysis.trunk_out);
+        }
+        let src = spec.head_source(h);
+        return analysis
+            .tensors
+            .get(src)
+            .copied()
+            .ok_or_else(|| Error::Spec(format!("head {:?}: {src:?} has no shape in the analysis", h.name)));
     }
     let path = format!("head.{}.{}", h.name, h.layers.len() - 1);
     analysis

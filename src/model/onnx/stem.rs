@@ -57,6 +57,7 @@ pub struct Stem {
 impl Stem {
     /// The stem of `spec`, or why it has none.
     pub fn find(spec: &ModelSpec) -> Result<Self> {
+        spec.require_chain("fast ISM")?;
         let analysis = spec.analyze()?;
         let mut offset = 0;
         for (i, layer) in spec.trunk.iter().enumerate() {

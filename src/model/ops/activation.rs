@@ -34,6 +34,7 @@ impl Activation {
             Activation::Softplus => "softplus",
             Activation::Exp => "exp",
             Activation::Sigmoid => "sigmoid",
+            Activation::Log1p => "log1p",
         }
     }
 
@@ -49,6 +50,7 @@ impl Activation {
             Activation::Softplus => softplus(x),
             Activation::Exp => x.exp(),
             Activation::Sigmoid => sigmoid(x),
+            Activation::Log1p => x.log1p(),
         }
     }
 }
@@ -92,6 +94,11 @@ impl Op for ActivationLayer {
             Activation::Softplus => g.node("Softplus", &[x], vec![]),
             Activation::Exp => g.node("Exp", &[x], vec![]),
             Activation::Sigmoid => g.node("Sigmoid", &[x], vec![]),
+            Activation::Log1p => {
+                let one = g.const_f32(1.0);
+                let x1 = g.bin("Add", x, &one);
+                g.node("Log", &[&x1], vec![])
+            }
             Activation::GeluSigmoid => {
                 let k = g.const_f32(1.702);
                 let kx = g.bin("Mul", x, &k);
@@ -122,7 +129,7 @@ impl Op for ActivationLayer {
 
     /// dx = dy·f′(x), with f′ written out per function (gelu_erf: Φ(x) + x·φ(x); gelu_tanh:
     /// ½(1 + t) + ½x(1 − t²)·c(1 + 3a·x²); gelu_sigmoid: s·(1 + 1.702·x·(1 − s)) with
-    /// s = σ(1.702x); softplus: σ(x); exp: eˣ; sigmoid: σ(1 − σ); relu: 1 where x > 0).
+    /// s = σ(1.702x); softplus: σ(x); log1p: 1/(1 + x); exp: eˣ; sigmoid: σ(1 − σ); relu: 1 where x > 0).
     fn onnx_backward<'s>(&'s self, e: &mut Emitter<'s>, b: Backward<'_, 's>) -> Result<String> {
         let Backward { at: _, x, fwd, dy } = b;
         let g = &mut e.g;
@@ -139,6 +146,11 @@ impl Op for ActivationLayer {
                 g.bin("Mul", &fwd.y, &om)
             }
             Activation::Softplus => g.node("Sigmoid", &[x], vec![]),
+            Activation::Log1p => {
+                let one = g.const_f32(1.0);
+                let x1 = g.bin("Add", x, &one);
+                g.node("Reciprocal", &[&x1], vec![])
+            }
             Activation::GeluSigmoid => {
                 let k = g.const_f32(1.702);
                 let one = g.const_f32(1.0);

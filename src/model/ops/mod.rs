@@ -35,8 +35,10 @@ pub mod crop;
 pub mod deeplift;
 pub mod dense;
 pub mod flatten;
+pub mod global_pool;
 pub mod linear;
 pub mod max_pool;
+pub mod merge;
 pub mod pad;
 pub mod residual;
 pub mod strand_max;
@@ -49,6 +51,7 @@ pub use conv1d::Conv1d;
 pub use crop::Crop;
 pub use dense::Dense;
 pub use flatten::Flatten;
+pub use global_pool::{GlobalPool, PoolFn};
 pub use linear::Linear;
 pub use max_pool::MaxPool;
 pub use pad::Pad;
@@ -87,6 +90,8 @@ pub enum Layer {
     Flatten(Flatten),
     /// Fully connected on flat features.
     Linear(Linear),
+    /// Mean or sum over all positions → flat features.
+    GlobalPool(GlobalPool),
 }
 
 /// Runs `$body` with `$op` bound to the op inside `$layer` (each arm has its own type, so the
@@ -107,6 +112,7 @@ macro_rules! with_op {
             $crate::model::ops::Layer::Dense($op) => $body,
             $crate::model::ops::Layer::Flatten($op) => $body,
             $crate::model::ops::Layer::Linear($op) => $body,
+            $crate::model::ops::Layer::GlobalPool($op) => $body,
         }
     };
 }

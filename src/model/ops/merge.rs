@@ -1,0 +1,133 @@
+//! Merges of the graph form ([`Merge`]): how a node combines several source tensors of one
+//! shape before its layers. Shape inference and the ONNX forward lowering; tensors are
+//! channels-first `(N, C, L)` or flat `(N, F)` as everywhere in the emitter.
+//!
+//! Merged sequences must lie on the window alike (same bin size and offset), so that position i
+//! of every source is the same stretch of DNA.
+
+use crate::error::{Error, Result};
+use crate::model::analysis::{Geo, Shape};
+use crate::model::graph::Merge;
+use crate::model::onnx::emit::Emitter;
+use crate::model::onnx::graph::attr_i;
+
+/// ln 2048: DRG's cap on the exponent of `exp_difference`.
+pub const EXP_DIFFERENCE_CAP: f32 = 7.624_619;
+/// DRG's floor in `fraction`.
+pub const FRACTION_EPS: f32 = 1e-12;
+
+fn merge_error(path: &str, m: Merge, message: impl std::fmt::Display) -> Error {
+    Error::Spec(format!("{path} (merge {}): {message}", m.name()))
+}
+
+/// Output shape and geometry of merging `sources` (at least two) at node `path`.
+pub fn infer(m: Merge, path: &str, sources: &[(Shape, Geo)]) -> Result<(Shape, Geo)> {
+    let (first, g0) = *sources.first().ok_or_else(|| merge_error(path, m, "no sources"))?;
+    let mut geo = g0;
+    let mut out = first;
+    for &(s, g) in &sources[1..] {
+        geo.rf = geo.rf.max(g.rf);
+        out = match (out, s) {
+            (Shape::Seq { c: c0, l: l0 }, Shape::Seq { c, l }) => {
+                if l != l0 {
+                    return Err(merge_error(path, m, format!("sources have lengths {l0} and {l}")));
+                }
+                if (g.stride, g.offset) != (g0.stride, g0.offset) {
+                    return Err(merge_error(
+                        path,
+                        m,
+                        format!(
+                            "sources lie on the window differently (bin size {} offset {} vs bin size {} offset {})",
+                            g0.stride, g0.offset, g.stride, g.offset
+                        ),
+                    ));
+                }
+                match m {
+                    Merge::Concat => Shape::Seq { c: c0 + c, l },
+                    _ if c != c0 => return Err(merge_error(path, m, format!("sources have {c0} and {c} channels"))),
+                    _ => out,
+                }
+            }
+            (Shape::Flat { f: f0 }, Shape::Flat { f }) => match m {
+                Merge::Concat => Shape::Flat { f: f0 + f },
+                _ if f != f0 => return Err(merge_error(path, m, format!("sources have {f0} and {f} features"))),
+                _ => out,
+            },
+            (a, b) => return Err(merge_error(path, m, format!("cannot merge {a} with {b} (sequence and flat)"))),
+        };
+    }
+    Ok((out, geo))
+}
+
+/// Emits the merge of `xs` (at least two tensor names); returns the output tensor.
+pub fn onnx_forward(e: &mut Emitter, m: Merge, xs: &[String]) -> Result<String> {
+    let refs: Vec<&str> = xs.iter().map(String::as_str).collect();
+    if refs.len() < 2 {
+        return Err(Error::Spec(format!("merge {}: needs at least two sources", m.name())));
+    }
+    let g = &mut e.g;
+    Ok(match m {
+        Merge::Concat => g.node("Concat", &refs, vec![attr_i("axis", 1)]),
+        Merge::Sum => g.node("Sum", &refs, vec![]),
+        Merge::Difference => g.bin("Sub", refs[0], refs[1]),
+        Merge::Logsumexp => {
+            // m + log Σ exp(xᵢ − m) with m the element-wise maximum.
+            let mx = g.node("Max", &refs, vec![]);
+            let terms: Vec<String> = refs
+                .iter()
+                .map(|x| {
+                    let d = g.bin("Sub", x, &mx);
+                    g.node("Exp", &[&d], vec![])
+                })
+                .collect();
+            let trefs: Vec<&str> = terms.iter().map(String::as_str).collect();
+            let s = g.node("Sum", &trefs, vec![]);
+            let l = g.node("Log", &[&s], vec![]);
+            g.bin("Add", &l, &mx)
+        }
+        Merge::ExpDifference => {
+            let d = g.bin("Sub", refs[0], refs[1]);
+            let cap = g.const_f32(EXP_DIFFERENCE_CAP);
+            let d = g.bin("Min", &d, &cap);
+            g.node("Exp", &[&d], vec![])
+        }
+        Merge::Fraction => {
+            let eps = g.const_f32(FRACTION_EPS);
+            let ra = g.node("Relu", &[refs[0]], vec![]);
+            let rb = g.node("Relu", &[refs[1]], vec![]);
+            let a = g.bin("Add", &ra, &eps);
+            let b = g.bin("Add", &rb, &eps);
+            g.bin("Div", &a, &b)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const G: Geo = Geo { stride: 1, offset: 0, rf: 3 };
+
+    #[test]
+    fn concat_adds_channels_and_features() {
+        let s = [(Shape::Seq { c: 16, l: 10 }, G), (Shape::Seq { c: 2, l: 10 }, Geo { rf: 1, ..G })];
+        assert_eq!(infer(Merge::Concat, "node.x", &s).unwrap(), (Shape::Seq { c: 18, l: 10 }, G));
+        let f = [(Shape::Flat { f: 16 }, G), (Shape::Flat { f: 1 }, G)];
+        assert_eq!(infer(Merge::Concat, "node.x", &f).unwrap().0, Shape::Flat { f: 17 });
+    }
+
+    #[test]
+    fn mismatches_are_named() {
+        let s = [(Shape::Seq { c: 2, l: 10 }, G), (Shape::Seq { c: 2, l: 9 }, G)];
+        let e = infer(Merge::Sum, "node.x", &s).unwrap_err().to_string();
+        assert!(e.contains("node.x (merge sum): sources have lengths 10 and 9"), "{e}");
+        let s = [(Shape::Seq { c: 2, l: 10 }, G), (Shape::Seq { c: 2, l: 10 }, Geo { offset: 5, ..G })];
+        let e = infer(Merge::Concat, "node.x", &s).unwrap_err().to_string();
+        assert!(e.contains("lie on the window differently"), "{e}");
+        let s = [(Shape::Flat { f: 2 }, G), (Shape::Flat { f: 3 }, G)];
+        let e = infer(Merge::Difference, "node.x", &s).unwrap_err().to_string();
+        assert!(e.contains("sources have 2 and 3 features"), "{e}");
+        let s = [(Shape::Flat { f: 2 }, G), (Shape::Seq { c: 2, l: 1 }, G)];
+        assert!(infer(Merge::Sum, "node.x", &s).is_err());
+    }
+}
