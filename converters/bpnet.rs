@@ -74,7 +74,10 @@ impl BpnetConfig {
     pub fn from_json(v: &Value, what: &str) -> Result<Self> {
         let obj = v.as_object().ok_or_else(|| Error::Spec(format!("{what}: expected an object of BPNet arguments")))?;
         if let Some(k) = obj.keys().find(|k| !KNOWN_KEYS.contains(&k.as_str())) {
-            return Err(Error::Spec(format!("{what}: unknown BPNet argument {k:?} (known: {})", KNOWN_KEYS.join(", "))));
+            return Err(Error::Spec(format!(
+                "{what}: unknown BPNet argument {k:?} (known: {})",
+                KNOWN_KEYS.join(", ")
+            )));
         }
         let int = |key: &str, default: usize| -> Result<usize> {
             match obj.get(key) {
@@ -94,7 +97,9 @@ impl BpnetConfig {
         };
         let n_layers = int("n_layers", 8)?;
         if n_layers > 24 {
-            return Err(Error::Spec(format!("{what}: n_layers = {n_layers} is beyond any BPNet (dilation 2^{n_layers})")));
+            return Err(Error::Spec(format!(
+                "{what}: n_layers = {n_layers} is beyond any BPNet (dilation 2^{n_layers})"
+            )));
         }
         let default_trim = 47 + (1..=n_layers).map(|i| 1usize << i).sum::<usize>();
         let c = Self {
@@ -194,7 +199,10 @@ impl BpnetConfig {
             name: pooled.clone(),
             from: vec![body],
             merge: None,
-            layers: vec![self.count_crop(), Layer::GlobalPool(GlobalPool { function: PoolFn::Mean, across_channels: false })],
+            layers: vec![
+                self.count_crop(),
+                Layer::GlobalPool(GlobalPool { function: PoolFn::Mean, across_channels: false }),
+            ],
         });
         let mut count_in = vec![pooled];
         if self.n_control_tracks > 0 {
@@ -282,7 +290,8 @@ pub fn convert(pt: &Path, config: &Path) -> Result<Converted> {
     let what = config.display().to_string();
     let mut spec = if v.get("bias").is_some() || v.get("accessibility").is_some() {
         let b = BpnetConfig::from_json(v.get("bias").unwrap_or(&Value::Null), &format!("{what}: bias"))?;
-        let a = BpnetConfig::from_json(v.get("accessibility").unwrap_or(&Value::Null), &format!("{what}: accessibility"))?;
+        let a =
+            BpnetConfig::from_json(v.get("accessibility").unwrap_or(&Value::Null), &format!("{what}: accessibility"))?;
         if a.n_control_tracks + b.n_control_tracks > 0 {
             return Err(Error::Spec(format!(
                 "{what}: ChromBPNet's bias and accessibility models take no control tracks (bpnet-lite ignores X_ctl)"

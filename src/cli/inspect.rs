@@ -79,7 +79,13 @@ fn print_spec(spec: &ModelSpec, path: &std::path::Path, sig: Option<&OnnxSignatu
     }
     for n in &spec.graph {
         let merge = n.merge.map(|m| format!(" merged by {}", m.name())).unwrap_or_default();
-        println!("node {:?}: reads {}{merge}, then {} layer(s) (node.{}.*)", n.name, n.from.join(", "), n.layers.len(), n.name);
+        println!(
+            "node {:?}: reads {}{merge}, then {} layer(s) (node.{}.*)",
+            n.name,
+            n.from.join(", "),
+            n.layers.len(),
+            n.name
+        );
     }
     for h in spec.heads.iter().filter(|h| h.from.is_some()) {
         println!("head {:?} reads {:?}", h.name, spec.head_source(h));

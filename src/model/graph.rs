@@ -205,7 +205,11 @@ impl ModelSpec {
                     )))
                 }
                 (k, Some(m)) if m.binary() && k != 2 => {
-                    return Err(Error::Spec(format!("node {:?}: merge {} takes two sources, not {k}", n.name, m.name())))
+                    return Err(Error::Spec(format!(
+                        "node {:?}: merge {} takes two sources, not {k}",
+                        n.name,
+                        m.name()
+                    )))
                 }
                 _ => {}
             }

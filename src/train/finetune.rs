@@ -162,7 +162,8 @@ pub fn new_heads(
             // Keep the trunk's weights only: old heads' weights go, even where a new head's
             // weight would have the same name.
             let mut trunk_only = spec.clone();
-            trunk_only.heads = vec![Head { name: "trunk".into(), from: None, layers: vec![], tracks: vec![], geometry: None }];
+            trunk_only.heads =
+                vec![Head { name: "trunk".into(), from: None, layers: vec![], tracks: vec![], geometry: None }];
             let trunk: std::collections::HashSet<String> =
                 trunk_only.analyze()?.weights.into_iter().map(|s| s.name).collect();
             weights.tensors.retain(|name, _| trunk.contains(name));

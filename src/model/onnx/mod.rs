@@ -114,10 +114,7 @@ fn model_inputs(spec: &ModelSpec) -> Vec<pb::ValueInfoProto> {
 
 /// Lowers the trunk and the graph form's nodes (see [`crate::model::graph`]); returns the ONNX
 /// tensor of every named tensor.
-fn forward_all<'s>(
-    e: &mut Emitter<'s>,
-    spec: &'s ModelSpec,
-) -> Result<std::collections::BTreeMap<String, String>> {
+fn forward_all<'s>(e: &mut Emitter<'s>, spec: &'s ModelSpec) -> Result<std::collections::BTreeMap<String, String>> {
     let mut named = std::collections::BTreeMap::new();
     let x0 = input_nlc(e, spec);
     named.insert(spec.input.onnx_name.clone(), x0.clone());
@@ -162,7 +159,8 @@ pub fn emit_to<W: std::io::Write>(spec: &ModelSpec, weights: &Weights, opts: Emi
     let named = forward_all(&mut e, spec)?;
     for h in &spec.heads {
         let src = spec.head_source(h);
-        let x = named.get(src).cloned().ok_or_else(|| Error::Spec(format!("head {:?}: {src:?} is undefined", h.name)))?;
+        let x =
+            named.get(src).cloned().ok_or_else(|| Error::Spec(format!("head {:?}: {src:?} is undefined", h.name)))?;
         let (y, _) = e.forward(&h.layers, &format!("head.{}", h.name), x)?;
         let shape = head_shape(&analysis, spec, h)?;
         head_output(&mut e, &y, shape, &h.name);

@@ -1,0 +1,323 @@
+//! Graph-form models: bpnet-lite's BPNet (with control tracks) and ChromBPNet import and
+//! reproduce bpnet-lite's profile logits and log counts on every engine; a two-input model
+//! exercises every merge against values computed here; jobs that cannot feed further inputs
+//! refuse them by name.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{fails, fixture, ok, p};
+use s2f::io::npy::{read_npy, write_npy};
+use s2f::model::graph::{ExtraInput, InputKind, Merge, Node};
+use s2f::model::onnx::EmitOptions;
+use s2f::model::ops::{Flatten, Linear};
+use s2f::model::spec::{Head, InputLayout, InputSpec, Layer, ModelSpec};
+use s2f::model::weights::{Tensor, Weights};
+use s2f::model::Package;
+
+fn engine_name(kind: s2f::engine::EngineKind) -> &'static str {
+    match kind {
+        s2f::engine::EngineKind::Ort => "ort",
+        _ => "tract",
+    }
+}
+
+fn convert(model: &str, out: &Path) -> PathBuf {
+    let f = |r: &str| fixture(&format!("models/{model}/{r}"));
+    ok(&["convert", "--from", "bpnet-lite", p(&f("model.pt")), "--config", p(&f("config.json")), "--out", p(out)]);
+    out.to_path_buf()
+}
+
+/// `s2f run` of `head` on every engine with `inputs` (`--input` values); returns (engine, values, shape).
+fn run_head(pkg: &Path, inputs: &[String], head: &str, dir: &Path) -> Vec<(&'static str, Vec<f32>, Vec<usize>)> {
+    let mut v = Vec::new();
+    for kind in common::engines() {
+        let engine = engine_name(kind);
+        let out = dir.join(format!("{head}_{engine}.npy"));
+        let mut args = vec!["run", p(pkg), "--out", p(&out), "--engine", engine, "--batch", "4", "--head", head];
+        for i in inputs {
+            args.extend(["--input", i.as_str()]);
+        }
+        ok(&args);
+        let a = read_npy(&out).unwrap();
+        v.push((engine, a.to_f32().unwrap(), a.shape.clone()));
+    }
+    v
+}
+
+/// bpnet-lite's profile (N, strands, L) in s2f's canonical (N, L, strands) order.
+fn canonical_profile(path: &Path) -> (Vec<f32>, Vec<usize>) {
+    let a = read_npy(path).unwrap();
+    let (n, s, l) = (a.shape[0], a.shape[1], a.shape[2]);
+    let x = a.to_f32().unwrap();
+    let mut out = vec![0f32; x.len()];
+    for i in 0..n {
+        for c in 0..s {
+            for j in 0..l {
+                out[(i * l + j) * s + c] = x[(i * s + c) * l + j];
+            }
+        }
+    }
+    (out, vec![n, l, s])
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max)
+}
+
+fn check_model(model: &str, inputs: &[String]) {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = convert(model, &dir.path().join("pkg"));
+    let f = |r: &str| fixture(&format!("models/{model}/{r}"));
+    let (want_p, shape_p) = canonical_profile(&f("expected_profile.npy"));
+    let want_c = read_npy(&f("expected_counts.npy")).unwrap().to_f32().unwrap();
+    for (engine, got, shape) in run_head(&pkg, inputs, "profile", dir.path()) {
+        assert_eq!(shape, shape_p, "{model} {engine}: profile shape");
+        let d = max_diff(&got, &want_p);
+        eprintln!("{model} {engine}: profile max |got − bpnet-lite| = {d:e}");
+        assert!(d <= 1e-4, "{model} {engine}: profile differs by {d}");
+    }
+    for (engine, got, shape) in run_head(&pkg, inputs, "counts", dir.path()) {
+        assert_eq!(shape, vec![want_c.len(), 1, 1], "{model} {engine}: counts shape");
+        let d = max_diff(&got, &want_c);
+        eprintln!("{model} {engine}: counts max |got − bpnet-lite| = {d:e}");
+        assert!(d <= 1e-4, "{model} {engine}: counts differ by {d}");
+    }
+}
+
+#[test]
+fn bpnet_with_control_tracks_matches_bpnet_lite() {
+    let f = |r: &str| fixture(&format!("models/bpnet_lite_small/{r}"));
+    check_model(
+        "bpnet_lite_small",
+        &[format!("sequence={}", p(&f("inputs.npy"))), format!("control={}", p(&f("control.npy")))],
+    );
+}
+
+#[test]
+fn chrombpnet_matches_bpnet_lite() {
+    let f = fixture("models/chrombpnet_lite_small/inputs.npy");
+    check_model("chrombpnet_lite_small", &[p(&f).to_string()]);
+}
+
+#[test]
+fn converted_bpnet_has_named_inputs_and_heads() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = convert("bpnet_lite_small", &dir.path().join("pkg"));
+    let text = ok(&["inspect", p(&pkg)]);
+    for needle in [
+        "graph input \"sequence\" NLC",
+        "input: \"control\" Signal (N, 2, 2114)",
+        "head counts: output (N, 1, 1)",
+        "head profile: output (N, 1000, 2); bin i covers window [557 + 1·i, +1) bp; receptive field 155 bp",
+        "node \"profile\": reads trunk, control merged by concat",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn missing_or_wrong_inputs_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = convert("bpnet_lite_small", &dir.path().join("pkg"));
+    let f = |r: &str| fixture(&format!("models/bpnet_lite_small/{r}"));
+    let (seq, ctl) = (f("inputs.npy"), f("control.npy"));
+    let out = dir.path().join("y.npy");
+    let run = |inputs: &[String], needles: &[&str]| {
+        let mut args = vec!["run", p(&pkg), "--out", p(&out), "--head", "counts", "--engine", "tract"];
+        for i in inputs {
+            args.extend(["--input", i.as_str()]);
+        }
+        fails(&args, needles);
+        assert!(!out.exists(), "a failed run left {}", out.display());
+    };
+    run(&[p(&seq).to_string()], &["also takes input \"control\"", "--input control=FILE.npy"]);
+    run(&[p(&seq).to_string(), format!("ctrl={}", p(&ctl))], &["no input \"ctrl\"", "it takes sequence, control"]);
+    // The sequences as control: wrong shape.
+    run(
+        &[p(&seq).to_string(), format!("control={}", p(&seq))],
+        &["input \"control\" is [6, 2114, 4]; the model takes [6, 2, 2114]"],
+    );
+    let bad = dir.path().join("nan.npy");
+    let mut c = read_npy(&ctl).unwrap().to_f32().unwrap();
+    c[2114 + 5] = f32::NAN;
+    write_npy(&bad, &[6, 2, 2114], &c).unwrap();
+    run(&[p(&seq).to_string(), format!("control={}", p(&bad))], &["holds NaN at [0, 1, 5]"]);
+    // Jobs that feed one sequence input refuse the model by name.
+    let err = fails(
+        &["kernels", p(&pkg), "--input", p(&seq), "--head", "profile", "--out", p(&dir.path().join("k"))],
+        &["not available yet for models with several inputs or a layer graph"],
+    );
+    assert!(err.contains("kernel knock-outs"), "{err}");
+}
+
+#[test]
+fn bad_bpnet_configs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pt = fixture("models/bpnet_lite_small/model.pt");
+    let cfg = dir.path().join("config.json");
+    let out = dir.path().join("pkg");
+    let try_config = |text: &str, needles: &[&str]| {
+        std::fs::write(&cfg, text).unwrap();
+        fails(&["convert", "--from", "bpnet-lite", p(&pt), "--config", p(&cfg), "--out", p(&out)], needles);
+        assert!(!out.exists());
+    };
+    try_config(
+        r#"{"n_filters": 16, "n_layers": 4, "n_outputs": 2, "n_control_tracks": 2, "trim": 557}"#,
+        &["unknown BPNet argument \"trim\""],
+    );
+    // One layer too many: the checkpoint lacks rconvs.4.
+    try_config(
+        r#"{"n_filters": 16, "n_layers": 5, "n_outputs": 2, "n_control_tracks": 2, "trimming": 557}"#,
+        &["missing tensor rconvs.4.weight"],
+    );
+    // No control tracks: fconv and linear have the wrong input widths.
+    try_config(
+        r#"{"n_filters": 16, "n_layers": 4, "n_outputs": 2, "n_control_tracks": 0, "trimming": 557}"#,
+        &["tensor fconv.weight: expected shape [2, 16, 75], found [2, 18, 75]"],
+    );
+    try_config(r#"{"n_filters": 16, "n_layers": 4, "trimming": 20}"#, &["trimming 20 is below"]);
+    fails(&["convert", "--from", "bpnet-lite", p(&pt), "--out", p(&out)], &["bpnet-lite needs --config"]);
+}
+
+/// A two-input model: a = linear(flatten(sequence)), b = linear(flatten(other)), with heads
+/// for every merge; checked against the same arithmetic done here in float64.
+#[test]
+fn every_merge_matches_its_formula() {
+    let l = 6usize;
+    let lin = |name: &str| {
+        vec![Layer::Flatten(Flatten {}), Layer::Linear(Linear { name: Some(name.into()), units: 2, bias: true })]
+    };
+    let node = |name: &str, from: &[&str], merge: Option<Merge>, layers: Vec<Layer>| Node {
+        name: name.into(),
+        from: from.iter().map(|s| s.to_string()).collect(),
+        merge,
+        layers,
+    };
+    let merges = [
+        ("concat", Merge::Concat),
+        ("sum", Merge::Sum),
+        ("difference", Merge::Difference),
+        ("logsumexp", Merge::Logsumexp),
+        ("exp_difference", Merge::ExpDifference),
+        ("fraction", Merge::Fraction),
+    ];
+    let mut graph = vec![node("a", &["sequence"], None, lin("la")), node("b", &["other"], None, lin("lb"))];
+    let mut heads = Vec::new();
+    for (name, m) in merges {
+        graph.push(node(&format!("m_{name}"), &["a", "b"], Some(m), vec![]));
+        let mut h = Head::new(name, vec![]);
+        h.from = Some(format!("m_{name}"));
+        heads.push(h);
+    }
+    let mut spec = ModelSpec::new("merges", InputSpec::new(l as u64, 0.0), vec![], heads);
+    spec.inputs = vec![ExtraInput {
+        name: "other".into(),
+        length: l as u64,
+        channels: 4,
+        kind: InputKind::Onehot,
+        layout: InputLayout::NLC,
+        offset: None,
+    }];
+    spec.graph = graph;
+    // Weights scaled so that a − b spans both sides of ln 2048 and of zero.
+    let wa: Vec<f32> = (0..2 * 4 * l).map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.9).collect();
+    let wb: Vec<f32> = (0..2 * 4 * l).map(|i| ((i * 5 % 11) as f32 - 5.0) * 0.4).collect();
+    let mut w = Weights::default();
+    w.insert("la.weight", Tensor { shape: vec![2, 4 * l], data: wa.clone() });
+    w.insert("la.bias", Tensor { shape: vec![2], data: vec![8.0, -1.0] });
+    w.insert("lb.weight", Tensor { shape: vec![2, 4 * l], data: wb.clone() });
+    w.insert("lb.bias", Tensor { shape: vec![2], data: vec![-0.25, 2.0] });
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("pkg");
+    Package::write(&pkg, &spec, &w, EmitOptions::default()).unwrap();
+    // Four sequences: x (N, L, 4) one-hot.
+    let n = 4;
+    let onehot = |seed: usize| -> Vec<f32> {
+        let mut v = vec![0f32; n * l * 4];
+        for i in 0..n * l {
+            v[i * 4 + (i * 3 + seed + i / 5) % 4] = 1.0;
+        }
+        v
+    };
+    let (x, y) = (onehot(0), onehot(1));
+    let (xp, yp) = (dir.path().join("x.npy"), dir.path().join("y.npy"));
+    write_npy(&xp, &[n, l, 4], &x).unwrap();
+    write_npy(&yp, &[n, l, 4], &y).unwrap();
+    // Flatten is channels-first: feature c·L + pos.
+    let linear = |wt: &[f32], bias: [f64; 2], s: &[f32], i: usize| -> [f64; 2] {
+        let mut out = bias;
+        for (u, o) in out.iter_mut().enumerate() {
+            for c in 0..4 {
+                for pos in 0..l {
+                    *o += wt[u * 4 * l + c * l + pos] as f64 * s[(i * l + pos) * 4 + c] as f64;
+                }
+            }
+        }
+        out
+    };
+    let inputs = [format!("sequence={}", p(&xp)), format!("other={}", p(&yp))];
+    let mut spread = (f64::MAX, f64::MIN);
+    for (name, m) in merges {
+        let mut want = Vec::new();
+        for i in 0..n {
+            let a = linear(&wa, [8.0, -1.0], &x, i);
+            let b = linear(&wb, [-0.25, 2.0], &y, i);
+            for u in 0..2 {
+                spread = (spread.0.min(a[u] - b[u]), spread.1.max(a[u] - b[u]));
+            }
+            match m {
+                Merge::Concat => want.extend([a[0], a[1], b[0], b[1]]),
+                _ => want.extend((0..2).map(|u| match m {
+                    Merge::Sum => a[u] + b[u],
+                    Merge::Difference => a[u] - b[u],
+                    Merge::Logsumexp => (a[u].exp() + b[u].exp()).ln(),
+                    Merge::ExpDifference => (a[u] - b[u]).min(2048f64.ln()).exp(),
+                    _ => (a[u].max(0.0) + 1e-12) / (b[u].max(0.0) + 1e-12),
+                })),
+            }
+        }
+        for (engine, got, shape) in run_head(&pkg, &inputs, name, dir.path()) {
+            assert_eq!(shape, vec![n, 1, want.len() / n], "{name} {engine}");
+            for (g, w) in got.iter().zip(&want) {
+                let tol = 1e-4 * (1.0 + w.abs());
+                assert!((*g as f64 - w).abs() <= tol, "{name} {engine}: got {g}, expected {w}");
+            }
+        }
+    }
+    assert!(spread.0 < 0.0 && spread.1 > 2048f64.ln(), "a − b spans {spread:?}: the test misses a branch");
+}
+
+#[test]
+fn graph_specs_with_bad_names_are_refused() {
+    let base = || {
+        let mut s = ModelSpec::new("g", InputSpec::new(8, 0.0), vec![], vec![Head::new("out", vec![])]);
+        s.graph = vec![Node { name: "x".into(), from: vec!["trunk".into()], merge: None, layers: vec![] }];
+        s.heads[0].from = Some("x".into());
+        s
+    };
+    assert!(base().analyze().is_ok());
+    let mut s = base();
+    s.heads[0].from = Some("y".into());
+    let e = s.analyze().unwrap_err().to_string();
+    assert!(e.contains("head \"out\" reads \"y\", which is not defined before it"), "{e}");
+    let mut s = base();
+    s.graph[0].from = vec!["trunk".into(), "sequence".into()];
+    let e = s.analyze().unwrap_err().to_string();
+    assert!(e.contains("say how they combine with \"merge\""), "{e}");
+    let mut s = base();
+    s.graph[0].name = "sequence".into();
+    let e = s.analyze().unwrap_err().to_string();
+    assert!(e.contains("node name \"sequence\" is empty or used twice"), "{e}");
+    let mut s = base();
+    s.graph[0].from = vec!["trunk".into(), "sequence".into(), "trunk".into()];
+    s.graph[0].merge = Some(Merge::Difference);
+    let e = s.analyze().unwrap_err().to_string();
+    assert!(e.contains("merge difference takes two sources, not 3"), "{e}");
+    // JSON round trip keeps the graph form.
+    let s = base();
+    let back = ModelSpec::from_json(&s.to_json()).unwrap();
+    assert_eq!(back, s);
+}
