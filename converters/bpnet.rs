@@ -255,7 +255,9 @@ fn counts_track() -> Vec<Track> {
 }
 
 fn head(name: &str, from: &str, tracks: Vec<Track>) -> Head {
-    Head { name: name.into(), from: Some(from.into()), layers: vec![], tracks, geometry: None }
+    // Two profile outputs are the + and − strands: they swap under reverse complement.
+    let strand_pairs = if tracks.len() == 2 { vec![[0, 1]] } else { vec![] };
+    Head { name: name.into(), from: Some(from.into()), layers: vec![], tracks, geometry: None, strand_pairs }
 }
 
 fn read_config(path: &Path) -> Result<Value> {

@@ -186,6 +186,7 @@ pub fn convert(pth: &Path, params_path: &Path) -> Result<Converted> {
         })],
         tracks: vec![],
         geometry: None,
+        strand_pairs: vec![],
     }];
     let mut spec = ModelSpec {
         format: FORMAT.into(),

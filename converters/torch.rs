@@ -277,6 +277,7 @@ pub fn ft_s2a(pt: &Path, config: &Path) -> Result<Converted> {
                 ],
                 tracks: vec![],
                 geometry: None,
+                strand_pairs: vec![],
             })
         })
         .collect::<Result<Vec<_>>>()?;

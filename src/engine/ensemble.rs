@@ -105,6 +105,15 @@ pub fn predict_ensemble(p: &mut Predictor, x: ArrayView3<f32>, aug: &Augment) ->
             let y = if rc {
                 let mut y = p.predict(reverse_complement(xs.view()).view())?;
                 y.invert_axis(Axis(1));
+                // The reverse strand's + track is the forward strand's − track.
+                let mut y = y.as_standard_layout().into_owned();
+                for &[a, b] in p.strand_pairs() {
+                    if a.max(b) < y.shape()[2] {
+                        let (ya, yb) = (y.index_axis(Axis(2), a).to_owned(), y.index_axis(Axis(2), b).to_owned());
+                        y.index_axis_mut(Axis(2), a).assign(&yb);
+                        y.index_axis_mut(Axis(2), b).assign(&ya);
+                    }
+                }
                 y
             } else {
                 p.predict(xs.view())?

@@ -148,6 +148,8 @@ pub struct Predictor {
     batch: usize,
     /// Further inputs the graph takes after the primary one (name, shape without the batch).
     extra: Vec<(String, Vec<usize>)>,
+    /// Track pairs of the head that swap under reverse complement.
+    strand_pairs: Vec<[usize; 2]>,
 }
 
 impl Predictor {
@@ -185,7 +187,15 @@ impl Predictor {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(Self { engine, layout: package.spec.as_ref().map(|s| s.input.layout), head, batch, extra })
+        let strand_pairs =
+            package.spec.as_ref().and_then(|s| s.heads.get(head)).map(|h| h.strand_pairs.clone()).unwrap_or_default();
+        Ok(Self { engine, layout: package.spec.as_ref().map(|s| s.input.layout), head, batch, extra, strand_pairs })
+    }
+
+    /// Track pairs of the head that trade places under reverse complement (see
+    /// [`crate::model::spec::Head::strand_pairs`]).
+    pub fn strand_pairs(&self) -> &[[usize; 2]] {
+        &self.strand_pairs
     }
 
     /// Names and shapes (batch omitted, in the layout the graph takes) of the further inputs,

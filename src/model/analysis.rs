@@ -334,6 +334,20 @@ impl ModelSpec {
                     )));
                 }
             }
+            let mut paired = HashSet::new();
+            for &[a, b] in &h.strand_pairs {
+                if a as u64 >= geom.tracks
+                    || b as u64 >= geom.tracks
+                    || a == b
+                    || !paired.insert(a)
+                    || !paired.insert(b)
+                {
+                    return Err(Error::Spec(format!(
+                        "head {:?}: strand pair [{a}, {b}] must name two distinct tracks below {}, each in one pair",
+                        h.name, geom.tracks
+                    )));
+                }
+            }
             if !h.tracks.is_empty() && h.tracks.len() as u64 != geom.tracks {
                 return Err(Error::Spec(format!(
                     "head {:?} lists {} tracks but outputs {}",

@@ -163,6 +163,7 @@ pub fn basenji(params: &Value, name: &str, heads: &[(String, usize)]) -> Result<
             name: h,
             tracks: vec![],
             geometry: None,
+            strand_pairs: vec![],
         })
         .collect();
     let spec = ModelSpec {

@@ -108,7 +108,7 @@ pub enum InputLayout {
 impl Head {
     /// A head named `name` with `layers`, no track table and derived geometry.
     pub fn new(name: impl Into<String>, layers: Vec<Layer>) -> Self {
-        Self { name: name.into(), from: None, layers, tracks: vec![], geometry: None }
+        Self { name: name.into(), from: None, layers, tracks: vec![], geometry: None, strand_pairs: vec![] }
     }
 }
 
@@ -130,6 +130,10 @@ pub struct Head {
     /// Geometry, required when the spec has no layers (foreign ONNX); derived otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub geometry: Option<Geometry>,
+    /// Pairs of tracks that trade places under reverse complement (a stranded profile's + and
+    /// − strands): reverse-complement augmentation flips positions back and swaps these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub strand_pairs: Vec<[usize; 2]>,
 }
 
 /// One output track (basenji's targets.txt: index, identifier, file, clip, scale, sum_stat,

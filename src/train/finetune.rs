@@ -154,7 +154,14 @@ pub fn new_heads(
                 )))
             }
         }
-        made.push(Head { name: name.clone(), from: None, layers, tracks: vec![], geometry: None });
+        made.push(Head {
+            name: name.clone(),
+            from: None,
+            layers,
+            tracks: vec![],
+            geometry: None,
+            strand_pairs: vec![],
+        });
     }
     let old: Vec<String> = spec.heads.iter().map(|h| h.name.clone()).collect();
     match mode {
@@ -162,8 +169,14 @@ pub fn new_heads(
             // Keep the trunk's weights only: old heads' weights go, even where a new head's
             // weight would have the same name.
             let mut trunk_only = spec.clone();
-            trunk_only.heads =
-                vec![Head { name: "trunk".into(), from: None, layers: vec![], tracks: vec![], geometry: None }];
+            trunk_only.heads = vec![Head {
+                name: "trunk".into(),
+                from: None,
+                layers: vec![],
+                tracks: vec![],
+                geometry: None,
+                strand_pairs: vec![],
+            }];
             let trunk: std::collections::HashSet<String> =
                 trunk_only.analyze()?.weights.into_iter().map(|s| s.name).collect();
             weights.tensors.retain(|name, _| trunk.contains(name));

@@ -115,6 +115,7 @@ fn drg(sizes: PresetSizes, heads: &[(String, usize)], blocks: usize) -> Result<M
             layers: vec![Layer::Linear(Linear { name: Some(format!("{name}.linear")), units: *tracks, bias: true })],
             tracks: vec![],
             geometry: None,
+            strand_pairs: vec![],
         })
         .collect();
     Ok(ModelSpec {
