@@ -30,6 +30,7 @@ fn act(f: Activation, x: f64) -> f64 {
         Activation::Softplus => (1.0 + x.exp()).ln(),
         Activation::Exp => x.exp(),
         Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+        Activation::Log1p => x.ln_1p(),
     }
 }
 
@@ -198,6 +199,18 @@ fn reference(layers: &[Layer], ws: &Weights, path: &str, mut v: V) -> V {
                         .map(|o| b[o] + x.iter().enumerate().map(|(i, v)| wt[o * x.len() + i] * v).sum::<f64>())
                         .collect(),
                 )
+            }
+            (Layer::GlobalPool(GlobalPool { function, across_channels }), V::Seq(x)) => {
+                let per: Vec<f64> = x.iter().map(|row| row.iter().sum::<f64>()).collect();
+                let (sums, count) = if *across_channels {
+                    (vec![per.iter().sum::<f64>()], x.len() * x[0].len())
+                } else {
+                    (per, x[0].len())
+                };
+                match function {
+                    PoolFn::Sum => V::Flat(sums),
+                    PoolFn::Mean => V::Flat(sums.into_iter().map(|v| v / count as f64).collect()),
+                }
             }
             _ => panic!("reference: op/shape combination not covered"),
         };

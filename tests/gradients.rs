@@ -251,6 +251,9 @@ fn spec_with_every_op_backward_matches_on_both_heads() {
         }
     }
     check(&constant, 1, 7, true);
+    // The global pools (mean then log1p, and the sum over channels).
+    check(&spec, 2, 12, true);
+    check(&spec, 3, 13, true);
 }
 
 /// DeepLIFT multipliers m of `spec`'s head `head` between random inputs x and references r
@@ -311,6 +314,8 @@ fn every_op_deeplift_sums_to_delta() {
     let spec = every_op_spec();
     check_summation_to_delta(&spec, 0, 8);
     check_summation_to_delta(&spec, 1, 9);
+    check_summation_to_delta(&spec, 2, 10);
+    check_summation_to_delta(&spec, 3, 11);
 }
 
 #[test]

@@ -98,7 +98,8 @@ pub fn excess<'a>(
     got.into_iter().zip(want).map(|(g, w)| (g - w).abs() - (atol + rtol * w.abs())).fold(f32::MIN, f32::max)
 }
 
-/// A spec that uses every op of the vocabulary, with two heads (a profile and a scalar one).
+/// A spec that uses every op of the vocabulary, with four heads (a profile, a scalar one and two
+/// global pools).
 pub fn every_op_spec() -> s2f::model::spec::ModelSpec {
     let json = r#"{
       "format": "s2f-model", "version": 1, "name": "every_op",
@@ -132,6 +133,15 @@ pub fn every_op_spec() -> s2f::model::spec::ModelSpec {
             { "op": "flatten" },
             { "op": "linear", "name": "lin", "units": 2 },
             { "op": "activation", "fn": "exp" }
+        ] },
+        { "name": "pooled_mean", "layers": [
+            { "op": "global_pool", "fn": "mean" },
+            { "op": "activation", "fn": "log1p" },
+            { "op": "linear", "name": "lp", "units": 2 }
+        ] },
+        { "name": "pooled_sum", "layers": [
+            { "op": "global_pool", "fn": "sum", "across_channels": true },
+            { "op": "linear", "name": "ls", "units": 1 }
         ] }
       ]
     }"#;
