@@ -448,3 +448,40 @@ fn rc_augmentation_swaps_strand_pairs() {
         results[1]
     );
 }
+
+/// burn's forward pass of the graph form (what training differentiates) equals bpnet-lite on the
+/// converted BPNet (with its control input) and ChromBPNet, head by head.
+#[test]
+fn burn_forward_of_graph_models_matches_bpnet_lite() {
+    use burn::tensor::{Tensor as BurnTensor, TensorData};
+    use s2f::train::net::{to_vec, Interpreter, ParamStore};
+    type Cpu = burn::backend::NdArray<f32>;
+    let device = Default::default();
+    for (model, control) in [("bpnet_lite_small", true), ("chrombpnet_lite_small", false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let pkg = Package::open(convert(model, &dir.path().join("pkg"))).unwrap();
+        let spec = pkg.spec.clone().unwrap();
+        let weights = pkg.weights.clone().unwrap();
+        let store = ParamStore::<Cpu>::from_weights(&weights, &device);
+        let get = |name: &str| store.params.get(name).map(|p| p.value.clone());
+        let f = |r: &str| fixture(&format!("models/{model}/{r}"));
+        let load = |path: &Path| {
+            let a = read_npy(path).unwrap();
+            let s = [a.shape[0], a.shape[1], a.shape[2]];
+            BurnTensor::<Cpu, 3>::from_data(TensorData::new(a.to_f32().unwrap(), s), &device)
+        };
+        let extra = if control { vec![load(&f("control.npy"))] } else { vec![] };
+        let analysis = spec.analyze().unwrap();
+        for im2col in [false, true] {
+            let outs = Interpreter::new(&spec, &analysis, &get, false)
+                .with_im2col(im2col)
+                .forward_with(load(&f("inputs.npy")), extra.clone())
+                .unwrap();
+            let (want_p, _) = canonical_profile(&f("expected_profile.npy"));
+            let want_c = read_npy(&f("expected_counts.npy")).unwrap().to_f32().unwrap();
+            let dp = max_diff(&to_vec(outs[0].clone()).unwrap(), &want_p);
+            let dc = max_diff(&to_vec(outs[1].clone()).unwrap(), &want_c);
+            assert!(dp <= 1e-4 && dc <= 1e-4, "{model} im2col={im2col}: burn differs by {dp} (profile), {dc} (counts)");
+        }
+    }
+}

@@ -25,7 +25,7 @@ use burn::tensor::{Tensor, TensorData};
 use crate::error::{Error, Result};
 use crate::model::analysis::Analysis;
 use crate::model::ops::{with_op, Op, Site};
-use crate::model::spec::{Activation, Layer, ModelSpec};
+use crate::model::spec::{Activation, InputLayout, Layer, ModelSpec};
 use crate::model::weights::{Tensor as HostTensor, Weights};
 
 /// What a stored tensor is.
@@ -197,6 +197,12 @@ impl<'a, B: Backend> Interpreter<'a, B> {
 
     /// One-hot `(N, L, 4)` → one `(N, bins, tracks)` tensor per head, in head order.
     pub fn forward(&mut self, x: Tensor<B, 3>) -> Result<Vec<Tensor<B, 3>>> {
+        self.forward_with(x, Vec::new())
+    }
+
+    /// As [`Interpreter::forward`], with the further inputs of a graph-form spec (one tensor
+    /// per `inputs` entry, in its stated layout; see [`crate::model::graph`]).
+    pub fn forward_with(&mut self, x: Tensor<B, 3>, extra: Vec<Tensor<B, 3>>) -> Result<Vec<Tensor<B, 3>>> {
         let [_, l, c] = x.dims();
         if c != 4 || l as u64 != self.spec.input.length {
             return Err(Error::InvalidArgument(format!(
@@ -205,11 +211,41 @@ impl<'a, B: Backend> Interpreter<'a, B> {
             )));
         }
         let spec = self.spec;
-        spec.require_chain("training and the burn forward pass")?;
-        let trunk = self.block(&spec.trunk, "trunk", Act::Seq(contiguous(x.swap_dims(1, 2))))?;
+        if extra.len() != spec.inputs.len() {
+            return Err(Error::InvalidArgument(format!(
+                "the model takes {} further input(s), {} given",
+                spec.inputs.len(),
+                extra.len()
+            )));
+        }
+        let x0 = Act::Seq(contiguous(x.swap_dims(1, 2)));
+        let mut named: std::collections::HashMap<&str, Act<B>> = std::collections::HashMap::new();
+        named.insert(spec.input.onnx_name.as_str(), x0.clone());
+        let trunk = self.block(&spec.trunk, "trunk", x0)?;
+        named.insert(crate::model::graph::TRUNK, trunk);
+        for (i, t) in spec.inputs.iter().zip(extra) {
+            let t = match i.layout {
+                InputLayout::NCL => t,
+                InputLayout::NLC => contiguous(t.swap_dims(1, 2)),
+            };
+            named.insert(i.name.as_str(), Act::Seq(t));
+        }
+        let source = |named: &std::collections::HashMap<&str, Act<B>>, f: &str| {
+            named.get(f).cloned().ok_or_else(|| Error::Spec(format!("{f:?} is read before it is defined")))
+        };
+        for n in &spec.graph {
+            let xs = n.from.iter().map(|f| source(&named, f)).collect::<Result<Vec<_>>>()?;
+            let x = match n.merge {
+                Some(m) => crate::model::ops::merge::burn_forward(m, &n.path(), xs)?,
+                None => xs.into_iter().next().ok_or_else(|| Error::Spec(format!("node {:?} reads nothing", n.name)))?,
+            };
+            let y = self.block(&n.layers, &n.path(), x)?;
+            named.insert(n.name.as_str(), y);
+        }
         let mut outs = Vec::with_capacity(spec.heads.len());
         for h in &spec.heads {
-            let y = match self.block(&h.layers, &format!("head.{}", h.name), trunk.clone())? {
+            let x = source(&named, spec.head_source(h))?;
+            let y = match self.block(&h.layers, &format!("head.{}", h.name), x)? {
                 Act::Seq(t) => t.swap_dims(1, 2),
                 Act::Flat(t) => {
                     let [n, f] = t.dims();

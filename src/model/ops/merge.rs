@@ -5,11 +5,15 @@
 //! Merged sequences must lie on the window alike (same bin size and offset), so that position i
 //! of every source is the same stretch of DNA.
 
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+
 use crate::error::{Error, Result};
 use crate::model::analysis::{Geo, Shape};
 use crate::model::graph::Merge;
 use crate::model::onnx::emit::Emitter;
 use crate::model::onnx::graph::attr_i;
+use crate::train::net::Act;
 
 /// ln 2048: DRG's cap on the exponent of `exp_difference`.
 pub const EXP_DIFFERENCE_CAP: f32 = 7.624_619;
@@ -100,6 +104,54 @@ pub fn onnx_forward(e: &mut Emitter, m: Merge, xs: &[String]) -> Result<String> 
             g.bin("Div", &a, &b)
         }
     })
+}
+
+/// The merge on burn tensors of one rank (`dim` 1 is channels or features).
+fn combine<B: Backend, const D: usize>(m: Merge, xs: Vec<Tensor<B, D>>) -> Tensor<B, D> {
+    let relu = burn::tensor::activation::relu;
+    let mut it = xs.clone().into_iter();
+    let (a, b) = (it.next(), it.next());
+    match (m, a, b) {
+        (Merge::Concat, _, _) => Tensor::cat(xs, 1),
+        (Merge::Sum, Some(a), _) => it.fold(a + xs[1].clone(), |s, x| s + x),
+        (Merge::Difference, Some(a), Some(b)) => a - b,
+        (Merge::Logsumexp, Some(a), _) => {
+            let mx = xs[1..].iter().fold(a, |s, x| s.max_pair(x.clone())).detach();
+            let sum = xs.iter().map(|x| (x.clone() - mx.clone()).exp()).reduce(|s, x| s + x);
+            match sum {
+                Some(s) => s.log() + mx,
+                None => mx,
+            }
+        }
+        (Merge::ExpDifference, Some(a), Some(b)) => (a - b).clamp_max(EXP_DIFFERENCE_CAP).exp(),
+        (Merge::Fraction, Some(a), Some(b)) => (relu(a) + FRACTION_EPS) / (relu(b) + FRACTION_EPS),
+        (_, a, _) => a.unwrap_or_else(|| Tensor::cat(xs, 1)),
+    }
+}
+
+/// The merge of `xs` (at least two, all sequences or all flat) in burn (training), at node
+/// `path`.
+pub fn burn_forward<B: Backend>(m: Merge, path: &str, xs: Vec<Act<B>>) -> Result<Act<B>> {
+    if xs.len() < 2 {
+        return Err(merge_error(path, m, "needs at least two sources"));
+    }
+    let mixed = || merge_error(path, m, "cannot merge sequences with flat features");
+    match &xs[0] {
+        Act::Seq(_) => {
+            let ts = xs.into_iter().map(|a| match a {
+                Act::Seq(t) => Ok(t),
+                Act::Flat(_) => Err(mixed()),
+            });
+            Ok(Act::Seq(combine(m, ts.collect::<Result<Vec<_>>>()?)))
+        }
+        Act::Flat(_) => {
+            let ts = xs.into_iter().map(|a| match a {
+                Act::Flat(t) => Ok(t),
+                Act::Seq(_) => Err(mixed()),
+            });
+            Ok(Act::Flat(combine(m, ts.collect::<Result<Vec<_>>>()?)))
+        }
+    }
 }
 
 #[cfg(test)]
