@@ -101,7 +101,7 @@ impl BpnetConfig {
                 "{what}: n_layers = {n_layers} is beyond any BPNet (dilation 2^{n_layers})"
             )));
         }
-        let default_trim = 47 + (1..=n_layers).map(|i| 1usize << i).sum::<usize>();
+        let default_trim = Self::default_trimming(n_layers);
         let c = Self {
             n_filters: int("n_filters", 64)?,
             n_layers,
@@ -226,6 +226,51 @@ impl BpnetConfig {
     }
 }
 
+impl BpnetConfig {
+    /// The spec of one BPNet on `length` bp: the body as the trunk, heads `profile_head`
+    /// (logits) and `count_head` (log total count), and a `control` input when it has control
+    /// tracks. Weight names are bpnet-lite's state_dict keys.
+    pub fn spec(&self, length: u64, profile_head: &str, count_head: &str) -> ModelSpec {
+        let (mut nodes, profile, counts) = self.nodes("", "", TRUNK, 0);
+        // The body is the trunk of a single BPNet.
+        let body = nodes.remove(0);
+        let mut s = spec(
+            "bpnet",
+            length,
+            vec![],
+            nodes,
+            vec![
+                head(profile_head, &profile, profile_tracks(self.n_outputs)),
+                head(count_head, &counts, counts_track()),
+            ],
+        );
+        s.trunk = body.layers;
+        for n in &mut s.graph {
+            for f in &mut n.from {
+                if *f == body.name {
+                    *f = TRUNK.to_string();
+                }
+            }
+        }
+        if self.n_control_tracks > 0 {
+            s.inputs.push(ExtraInput {
+                name: CONTROL.into(),
+                length,
+                channels: self.n_control_tracks,
+                kind: InputKind::Signal,
+                layout: InputLayout::NCL,
+                offset: Some(0),
+            });
+        }
+        s
+    }
+
+    /// bpnet-lite's default trimming for `n_layers` dilated layers: 47 + Σ 2^i.
+    pub fn default_trimming(n_layers: usize) -> usize {
+        47 + (1..=n_layers).map(|i| 1usize << i).sum::<usize>()
+    }
+}
+
 /// The track table of a profile head with `n` strands.
 fn profile_tracks(n: usize) -> Vec<Track> {
     let strand = |i: usize| match (n, i) {
@@ -328,36 +373,7 @@ pub fn convert(pt: &Path, config: &Path) -> Result<Converted> {
         ];
         spec("chrombpnet", length, vec![], nodes, heads)
     } else {
-        let c = BpnetConfig::from_json(&v, &what)?;
-        let (mut nodes, profile, counts) = c.nodes("", "", TRUNK, 0);
-        // The body is the trunk of a single BPNet.
-        let body = nodes.remove(0);
-        let mut s = spec(
-            "bpnet",
-            length,
-            vec![],
-            nodes,
-            vec![head("profile", &profile, profile_tracks(c.n_outputs)), head("counts", &counts, counts_track())],
-        );
-        s.trunk = body.layers;
-        for n in &mut s.graph {
-            for f in &mut n.from {
-                if *f == body.name {
-                    *f = TRUNK.to_string();
-                }
-            }
-        }
-        if c.n_control_tracks > 0 {
-            s.inputs.push(ExtraInput {
-                name: CONTROL.into(),
-                length,
-                channels: c.n_control_tracks,
-                kind: InputKind::Signal,
-                layout: InputLayout::NCL,
-                offset: Some(0),
-            });
-        }
-        s
+        BpnetConfig::from_json(&v, &what)?.spec(length, "profile", "counts")
     };
     spec.description = "imported from bpnet-lite".into();
     let analysis = spec.analyze()?;

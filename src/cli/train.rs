@@ -32,7 +32,7 @@ pub struct Args {
     /// Model spec (model.json) to train from fresh weights.
     #[arg(long)]
     spec: Option<PathBuf>,
-    /// Preset architecture: drg-shallow, drg-dilated, basenji2.
+    /// Preset architecture: drg-shallow, drg-dilated, basenji2, bpnet (profile + counts).
     #[arg(long)]
     arch: Option<String>,
     /// Package to fine-tune (imported or trained).
@@ -89,9 +89,15 @@ pub struct Args {
     /// Batch size.
     #[arg(long, default_value_t = 64)]
     batch: usize,
-    /// Loss: mse, poisson, corr-mse (DRG), multinomial (profiles).
-    #[arg(long, default_value = "mse")]
-    loss: String,
+    /// Loss: mse, poisson, corr-mse (DRG), multinomial (profiles, a softmax per track),
+    /// multinomial-joint (one softmax over bins and tracks). Default mse; --arch bpnet has its
+    /// own (the profile's multinomial-joint + λ·MSE of the log counts).
+    #[arg(long)]
+    loss: Option<String>,
+    /// --arch bpnet: λ, the weight of the count head's MSE (default: half the mean total count
+    /// of the training profiles, as BPNet suggests).
+    #[arg(long)]
+    count_weight: Option<f64>,
     /// Weight of the correlation term of corr-mse.
     #[arg(long, default_value_t = 0.5)]
     corr_weight: f32,
@@ -189,6 +195,16 @@ pub fn run(args: Args) -> Result<()> {
         },
         _ => bail!("give exactly one of --spec, --arch, --init"),
     };
+    let bpnet = args.arch.as_deref() == Some("bpnet");
+    if bpnet && args.loss.is_some() {
+        bail!("--arch bpnet trains with its own loss (multinomial-joint on the profile + λ·MSE of the log counts); drop --loss, or set λ with --count-weight");
+    }
+    if !bpnet && args.count_weight.is_some() {
+        bail!("--count-weight is for --arch bpnet");
+    }
+    if args.count_weight.is_some_and(|w| !(w.is_finite() && w >= 0.0)) {
+        bail!("--count-weight must be a finite non-negative number");
+    }
     let data = match (&args.onehot, &args.genome) {
         (Some(onehot), None) => DataSource::Files { onehot: onehot.clone(), targets: args.targets.clone() },
         (None, Some(fasta)) => DataSource::Genome {
@@ -216,7 +232,9 @@ pub fn run(args: Args) -> Result<()> {
         _ => bail!("give --folds with --fold, or --split"),
     };
     let cfg = TrainConfig {
-        loss: Loss::parse(&args.loss, args.corr_weight)?,
+        loss: Loss::parse(args.loss.as_deref().unwrap_or("mse"), args.corr_weight)?,
+        head_losses: vec![],
+        count_weight: args.count_weight,
         optim: OptimConfig {
             kind: OptimizerKind::parse(&args.optimizer, args.momentum)?,
             lr: args.lr,

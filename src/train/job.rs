@@ -21,6 +21,7 @@ use crate::model::Package;
 use crate::train::data::{self, BigwigGroup, BinStat, Dataset, Set};
 use crate::train::finetune::{new_heads, resolve_tracks, select_tracks, HeadMode};
 use crate::train::init::init_weights;
+use crate::train::loss::Loss;
 use crate::train::net::ParamStore;
 use crate::train::presets::{preset, PresetSizes};
 use crate::train::report::{self, CorrRow};
@@ -123,6 +124,15 @@ pub struct TrainSummary {
     pub seconds: f64,
 }
 
+/// A bigWig group's head name for a preset: `profile` for the `bpnet` architecture's one
+/// group, else [`group_name`].
+fn arch_group_name(job: &TrainJob, i: usize, n: usize) -> String {
+    match &job.model {
+        ModelSource::Arch(a, _) if a == "bpnet" && n == 1 => "profile".into(),
+        _ => group_name(i, n),
+    }
+}
+
 fn group_name(i: usize, n: usize) -> String {
     if n == 1 {
         "signal".into()
@@ -152,13 +162,13 @@ pub fn run(job: &TrainJob, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<TrainS
     let modality_shapes: Vec<(String, usize)> = match (&dataset, &job.data) {
         (Some(d), _) => d.modalities.iter().map(|m| (m.name.clone(), m.tracks.len())).collect(),
         (None, DataSource::Genome { bigwigs, .. }) => {
-            bigwigs.iter().enumerate().map(|(i, g)| (group_name(i, bigwigs.len()), g.len())).collect()
+            bigwigs.iter().enumerate().map(|(i, g)| (arch_group_name(job, i, bigwigs.len()), g.len())).collect()
         }
         _ => unreachable!("files data is loaded above"),
     };
     // 2. The model.
     let data_n = dataset.as_ref().and_then(|d| detect_n_value(&d.x));
-    let (mut spec, weights) = match &job.model {
+    let (mut spec, mut weights) = match &job.model {
         ModelSource::Arch(name, sizes) => {
             let mut sizes = *sizes;
             if sizes.length.is_none() {
@@ -248,7 +258,7 @@ pub fn run(job: &TrainJob, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<TrainS
                     if matches!(job.model, ModelSource::Spec(_) | ModelSource::Init { heads: HeadMode::Keep, .. }) {
                         spec.heads.get(i).map(|h| h.name.clone()).unwrap_or_else(|| group_name(i, bigwigs.len()))
                     } else {
-                        group_name(i, bigwigs.len())
+                        arch_group_name(job, i, bigwigs.len())
                     };
                 let h =
                     spec.heads.iter().position(|h| h.name == name).ok_or_else(|| {
@@ -260,6 +270,24 @@ pub fn run(job: &TrainJob, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<TrainS
         }
         _ => unreachable!(),
     };
+    // The bpnet architecture: the count head learns log(1 + the profile's total).
+    let mut dataset = dataset;
+    let mut cfg = job.cfg.clone();
+    if matches!(&job.model, ModelSource::Arch(a, _) if a == "bpnet") {
+        let (lambda, mean_log) = add_bpnet_counts(&mut dataset)?;
+        // The count read-out starts at the mean log count, so that Adam's bounded steps need not
+        // carry its bias there from 0 (hundreds of steps for a log count of 5).
+        if let Ok(b) = weights.get("linear.bias") {
+            let mut b = b.clone();
+            b.data.iter_mut().for_each(|v| *v = mean_log as f32);
+            weights.insert("linear.bias", b);
+        }
+        let lambda = cfg.count_weight.unwrap_or(lambda);
+        tracing::info!(
+            "bpnet: loss = joint multinomial NLL of the profile + {lambda:.4} × MSE of log(1 + total count)"
+        );
+        cfg.head_losses = vec![(Loss::MultinomialJoint, 1.0), (Loss::Mse, lambda)];
+    }
     // 4. Track tables from the targets.
     let sources: Vec<Option<String>> = match &job.data {
         DataSource::Files { targets, .. } => targets.iter().map(|t| Some(t.display().to_string())).collect(),
@@ -298,7 +326,7 @@ pub fn run(job: &TrainJob, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<TrainS
             // error instead of aborting.
             let run = std::panic::AssertUnwindSafe(|| {
                 let device = burn::backend::cuda::CudaDevice::default();
-                finish::<burn::backend::Cuda>(job, spec, weights, &dataset, &sets, &device, on_epoch)
+                finish::<burn::backend::Cuda>(job, &cfg, spec, weights, &dataset, &sets, &device, on_epoch)
             });
             return std::panic::catch_unwind(run).unwrap_or_else(|panic| {
                 let what = panic
@@ -314,11 +342,13 @@ pub fn run(job: &TrainJob, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<TrainS
             "this s2f was built without CUDA training: rebuild with `cargo build --release --features cuda`".into(),
         ));
     }
-    finish::<burn::backend::NdArray<f32>>(job, spec, weights, &dataset, &sets, &Default::default(), on_epoch)
+    finish::<burn::backend::NdArray<f32>>(job, &cfg, spec, weights, &dataset, &sets, &Default::default(), on_epoch)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn finish<B: Backend>(
     job: &TrainJob,
+    cfg: &TrainConfig,
     mut spec: ModelSpec,
     weights: Weights,
     dataset: &Dataset,
@@ -327,18 +357,18 @@ fn finish<B: Backend>(
     on_epoch: &mut dyn FnMut(&EpochLog),
 ) -> Result<TrainSummary> {
     let t0 = Instant::now();
-    let outcome = train::<B>(&spec, &weights, dataset, sets, &job.cfg, device, on_epoch)?;
+    let outcome = train::<B>(&spec, &weights, dataset, sets, cfg, device, on_epoch)?;
     let seconds = t0.elapsed().as_secs_f64();
     // Provenance.
     let mut notes = spec.source.as_ref().map(|s| s.notes.clone()).unwrap_or_default();
     notes.insert("trained_with".into(), format!("s2f {} (burn)", env!("CARGO_PKG_VERSION")));
-    notes.insert("loss".into(), format!("{:?}", job.cfg.loss));
-    notes.insert("optimizer".into(), format!("{:?}", job.cfg.optim));
-    notes.insert("seed".into(), job.cfg.seed.to_string());
+    notes.insert("loss".into(), format!("{:?}", cfg.loss));
+    notes.insert("optimizer".into(), format!("{:?}", cfg.optim));
+    notes.insert("seed".into(), cfg.seed.to_string());
     notes.insert("epochs".into(), format!("{} run, best {}", outcome.log.len(), outcome.best_epoch));
     notes.insert("stopped".into(), outcome.stop.clone());
-    if !job.cfg.freeze.is_empty() {
-        notes.insert("frozen".into(), job.cfg.freeze.join(", "));
+    if !cfg.freeze.is_empty() {
+        notes.insert("frozen".into(), cfg.freeze.join(", "));
     }
     if let ModelSource::Init { package, .. } = &job.model {
         notes.insert("init".into(), package.display().to_string());
@@ -371,7 +401,7 @@ fn finish<B: Backend>(
         if idx.is_empty() {
             continue;
         }
-        let preds = predict::<B>(&spec, &store, dataset, &idx, job.cfg.batch, job.cfg.im2col, device)?;
+        let preds = predict::<B>(&spec, &store, dataset, &idx, cfg.batch, cfg.im2col, device)?;
         let mut all = Vec::new();
         for (m, &h) in dataset.modalities.iter().zip(&heads) {
             let y = gather(m, &idx);
@@ -403,7 +433,7 @@ fn finish<B: Backend>(
     }
     report::write_correlations(&job.out.join("correlations_tracks.tsv"), "track", &track_rows)?;
     report::write_correlations(&job.out.join("correlations_points.tsv"), "name", &point_rows)?;
-    if let Some(dir) = &job.cfg.checkpoint {
+    if let Some(dir) = &cfg.checkpoint {
         if dir.exists() {
             std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
@@ -417,4 +447,32 @@ fn finish<B: Backend>(
         stop: outcome.stop,
         seconds,
     })
+}
+
+/// Adds the `bpnet` architecture's count targets: log(1 + Σ profile) per data point over every
+/// bin and strand of the first modality (the profile), as modality `counts`. Returns BPNet's
+/// suggested count-loss weight, half the mean total count, and the mean log count.
+fn add_bpnet_counts(data: &mut Dataset) -> Result<(f64, f64)> {
+    let profile = data
+        .modalities
+        .first()
+        .ok_or_else(|| Error::InvalidArgument("bpnet needs a profile to train on (--bigwigs)".into()))?;
+    let w = profile.width();
+    let totals: Vec<f64> = profile.values.chunks(w).map(|r| r.iter().map(|&v| v as f64).sum()).collect();
+    if let Some(i) = totals.iter().position(|t| !t.is_finite() || *t < 0.0) {
+        return Err(Error::InvalidArgument(format!(
+            "bpnet: data point {i} has a negative or non-finite profile total ({}); profiles are read counts",
+            totals[i]
+        )));
+    }
+    let mean = totals.iter().sum::<f64>() / totals.len().max(1) as f64;
+    let mean_log = totals.iter().map(|t| t.ln_1p()).sum::<f64>() / totals.len().max(1) as f64;
+    let counts = data::Modality {
+        name: crate::train::presets::BPNET_COUNTS.into(),
+        tracks: vec!["log_counts".into()],
+        bins: 1,
+        values: totals.iter().map(|t| t.ln_1p() as f32).collect(),
+    };
+    data.modalities.push(counts);
+    Ok(((mean / 2.0).max(1e-6), mean_log))
 }

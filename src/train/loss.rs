@@ -11,6 +11,9 @@
 //! - `multinomial`: multinomial negative log-likelihood of profile targets, the predictions being
 //!   logits over the bins of each (sequence, track): −Σ_bins y·log softmax(ŷ), averaged over
 //!   sequences × tracks (constant terms left out). Needs a head with more than one bin.
+//! - `multinomial-joint`: as `multinomial` with one softmax over bins × tracks together (the
+//!   strands of a BPNet profile share one distribution, as in bpnet-lite), averaged over
+//!   sequences.
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
@@ -30,6 +33,8 @@ pub enum Loss {
     CorrMse(f32),
     /// Multinomial NLL over bins.
     Multinomial,
+    /// Multinomial NLL over bins × tracks together.
+    MultinomialJoint,
 }
 
 impl Loss {
@@ -41,9 +46,10 @@ impl Loss {
             "corr-mse" if (0.0..=1.0).contains(&corr_weight) => Ok(Loss::CorrMse(corr_weight)),
             "corr-mse" => Err(Error::InvalidArgument(format!("correlation weight {corr_weight} is not in [0, 1]"))),
             "multinomial" => Ok(Loss::Multinomial),
-            other => {
-                Err(Error::InvalidArgument(format!("unknown loss {other:?} (mse, poisson, corr-mse, multinomial)")))
-            }
+            "multinomial-joint" => Ok(Loss::MultinomialJoint),
+            other => Err(Error::InvalidArgument(format!(
+                "unknown loss {other:?} (mse, poisson, corr-mse, multinomial, multinomial-joint)"
+            ))),
         }
     }
 
@@ -55,7 +61,7 @@ impl Loss {
                  relu (add one, or use --loss mse)",
                 head.name
             ))),
-            Loss::Multinomial if bins < 2 => Err(Error::InvalidArgument(format!(
+            Loss::Multinomial | Loss::MultinomialJoint if bins < 2 => Err(Error::InvalidArgument(format!(
                 "the multinomial loss is for profile outputs, but head {:?} has one value per sequence",
                 head.name
             ))),
@@ -83,6 +89,11 @@ impl Loss {
                 let [n, _, tracks] = pred.dims();
                 let logp = log_softmax(pred, 1);
                 (target * logp).sum().neg() / (n * tracks) as f64
+            }
+            Loss::MultinomialJoint => {
+                let [n, bins, tracks] = pred.dims();
+                let logp = log_softmax(pred.reshape([n, bins * tracks]), 1);
+                (target.reshape([n, bins * tracks]) * logp).sum().neg() / n as f64
             }
         }
     }

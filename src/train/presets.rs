@@ -13,6 +13,12 @@
 //!   (64 of 1024 for the released 131,072 bp), one softplus dense head per modality.
 //!   `filters` overrides the 1,536 filters of the final block; `blocks` the 11 dilated residual
 //!   blocks.
+//! - `bpnet` — bpnet-lite's BPNet (the same graph `s2f convert --from bpnet-lite` builds, see
+//!   [`crate::converters::bpnet`]) without control tracks: `filters` (64) per convolution,
+//!   `blocks` (8) dilated residual layers, input `length` (2,114 bp), trimming 47 + Σ 2^i (557,
+//!   a 1,000-bp profile). One modality: its tracks are the profile's strands (a head named
+//!   after it, logits), plus the `counts` head (log total count), trained on the log1p of the
+//!   profile's total (see [`crate::train::job`]).
 
 use serde_json::json;
 
@@ -36,7 +42,10 @@ pub struct PresetSizes {
 }
 
 /// Preset names.
-pub const PRESETS: &[&str] = &["drg-shallow", "drg-dilated", "basenji2"];
+pub const PRESETS: &[&str] = &["drg-shallow", "drg-dilated", "basenji2", "bpnet"];
+
+/// Name of the count head of the `bpnet` preset.
+pub const BPNET_COUNTS: &str = "counts";
 
 /// Builds preset `name` with one head per `(name, tracks)`.
 pub fn preset(name: &str, sizes: PresetSizes, heads: &[(String, usize)]) -> Result<ModelSpec> {
@@ -47,6 +56,7 @@ pub fn preset(name: &str, sizes: PresetSizes, heads: &[(String, usize)]) -> Resu
         "drg-shallow" => drg(sizes, heads, 0)?,
         "drg-dilated" => drg(sizes, heads, sizes.blocks.unwrap_or(4))?,
         "basenji2" => basenji2(sizes, heads)?,
+        "bpnet" => bpnet(sizes, heads)?,
         other => {
             return Err(Error::InvalidArgument(format!("unknown architecture {other:?} ({})", PRESETS.join(", "))))
         }
@@ -58,6 +68,52 @@ pub fn preset(name: &str, sizes: PresetSizes, heads: &[(String, usize)]) -> Resu
         notes: [("arch".to_string(), name.to_string())].into_iter().collect(),
     });
     spec.analyze()?;
+    Ok(spec)
+}
+
+fn bpnet(sizes: PresetSizes, heads: &[(String, usize)]) -> Result<ModelSpec> {
+    let [(name, strands)] = heads else {
+        return Err(Error::InvalidArgument(format!(
+            "the bpnet architecture trains one profile (one bigWig group, its files the strands), not {}",
+            heads.len()
+        )));
+    };
+    if name == BPNET_COUNTS {
+        return Err(Error::InvalidArgument(format!(
+            "the profile cannot be named {BPNET_COUNTS:?} (the count head's name)"
+        )));
+    }
+    if sizes.kernel.is_some() || sizes.pool.is_some() {
+        return Err(Error::InvalidArgument(
+            "bpnet takes --filters, --blocks and --length (no kernel or pool sizes)".into(),
+        ));
+    }
+    let n_layers = sizes.blocks.unwrap_or(8);
+    if n_layers > 20 {
+        return Err(Error::InvalidArgument(format!(
+            "{n_layers} dilated layers (dilation 2^{n_layers}) is beyond any BPNet"
+        )));
+    }
+    let cfg = crate::converters::bpnet::BpnetConfig {
+        n_filters: sizes.filters.unwrap_or(64),
+        n_layers,
+        n_outputs: *strands,
+        n_control_tracks: 0,
+        trimming: crate::converters::bpnet::BpnetConfig::default_trimming(n_layers),
+        profile_output_bias: true,
+        count_output_bias: true,
+    };
+    let length = sizes.length.unwrap_or(crate::converters::bpnet::DEFAULT_INPUT_LENGTH);
+    if length <= 2 * cfg.trimming as u64 {
+        return Err(Error::InvalidArgument(format!(
+            "bpnet with {n_layers} layers trims {} bp at each end: the input ({length} bp) must be longer than {}",
+            cfg.trimming,
+            2 * cfg.trimming
+        )));
+    }
+    let mut spec = cfg.spec(length, name, BPNET_COUNTS);
+    spec.name = "bpnet".into();
+    spec.description = String::new();
     Ok(spec)
 }
 

@@ -36,6 +36,12 @@ const BN_MOMENTUM: f32 = 0.1;
 pub struct TrainConfig {
     /// Loss for every head.
     pub loss: Loss,
+    /// Per-modality (loss, weight), overriding `loss` when not empty (BPNet: the profile's
+    /// multinomial plus λ times the count head's MSE).
+    pub head_losses: Vec<(Loss, f64)>,
+    /// The `bpnet` architecture's λ, the weight of the count head's MSE (default: half the mean
+    /// total count of the profile targets, BPNet's suggestion).
+    pub count_weight: Option<f64>,
     /// Optimiser, learning rate, warm-up, clipping.
     pub optim: OptimConfig,
     /// Maximum epochs.
@@ -64,6 +70,13 @@ pub struct TrainConfig {
     /// Folder for per-epoch checkpoints ([`super::checkpoint`]); a matching checkpoint there is
     /// resumed.
     pub checkpoint: Option<std::path::PathBuf>,
+}
+
+impl TrainConfig {
+    /// The loss and its weight for modality `m`.
+    pub fn loss_for(&self, m: usize) -> (Loss, f64) {
+        self.head_losses.get(m).copied().unwrap_or((self.loss, 1.0))
+    }
 }
 
 /// Whether weight `name` is frozen by one of `prefixes` (a layer name or path such as
@@ -121,9 +134,9 @@ pub fn train<B: Backend>(
     let analysis = spec.analyze()?;
     init.check(&analysis.weights, std::path::Path::new("initial weights"))?;
     let heads = head_map(spec, data)?;
-    for &hi in &heads {
+    for (m, &hi) in heads.iter().enumerate() {
         let (h, (_, g)) = (&spec.heads[hi], &analysis.heads[hi]);
-        cfg.loss.check_head(h, g.bins)?;
+        cfg.loss_for(m).0.check_head(h, g.bins)?;
         if cfg.rc && g.bins > 1 && 2 * g.offset + (g.bins * g.bin_size) as i64 != spec.input.length as i64 {
             return Err(Error::InvalidArgument(format!(
                 "head {:?}: its bins are not centred in the window, so reverse-complement augmentation cannot \
@@ -354,6 +367,12 @@ pub fn make_batch<B: Backend>(
     let n_value = spec.input.n_value;
     let mut x = Vec::with_capacity(idx.len() * l * 4);
     let mut ys: Vec<Vec<f32>> = data.modalities.iter().map(|m| Vec::with_capacity(idx.len() * m.width())).collect();
+    // Track pairs each modality's head swaps under reverse complement (stranded profiles).
+    let pairs: Vec<&[[usize; 2]]> = data
+        .modalities
+        .iter()
+        .map(|m| spec.heads.iter().find(|h| h.name == m.name).map(|h| h.strand_pairs.as_slice()).unwrap_or(&[]))
+        .collect();
     for &i in idx {
         let seq = &data.x[i * l * 4..(i + 1) * l * 4];
         let rc = cfg.rc && rng.random_bool(0.5);
@@ -363,13 +382,19 @@ pub fn make_batch<B: Backend>(
         if rc {
             reverse_complement_onehot(&mut x[start..]);
         }
-        for (m, y) in data.modalities.iter().zip(ys.iter_mut()) {
+        for ((m, y), pairs) in data.modalities.iter().zip(ys.iter_mut()).zip(&pairs) {
             let w = m.width();
             let row = &m.values[i * w..(i + 1) * w];
             if rc && m.bins > 1 {
                 let t = m.tracks.len();
                 for b in (0..m.bins).rev() {
+                    let at = y.len();
                     y.extend_from_slice(&row[b * t..(b + 1) * t]);
+                    for &[p, q] in pairs.iter() {
+                        if p.max(q) < t {
+                            y.swap(at + p, at + q);
+                        }
+                    }
                 }
             } else {
                 y.extend_from_slice(row);
@@ -412,8 +437,9 @@ pub fn train_step<B: Backend>(
     let mut interp = Interpreter::new(spec, analysis, &get, true).with_im2col(cfg.im2col);
     let outs = interp.forward(x)?;
     let mut total: Option<Tensor<Autodiff<B>, 1>> = None;
-    for (&h, y) in heads.iter().zip(ys) {
-        let l = cfg.loss.compute(outs[h].clone(), y);
+    for (m, (&h, y)) in heads.iter().zip(ys).enumerate() {
+        let (loss, weight) = cfg.loss_for(m);
+        let l = loss.compute(outs[h].clone(), y) * weight;
         total = Some(match total {
             Some(t) => t + l,
             None => l,
@@ -488,7 +514,8 @@ fn evaluate<B: Backend>(
     let preds = predict(spec, store, data, idx, cfg.batch, cfg.im2col, device)?;
     let mut loss = 0.0;
     let mut rs = Vec::new();
-    for (m, &h) in data.modalities.iter().zip(heads) {
+    for (mi, (m, &h)) in data.modalities.iter().zip(heads).enumerate() {
+        let (loss_fn, weight) = cfg.loss_for(mi);
         let p = &preds[h];
         let y = gather(m, idx);
         let t = m.tracks.len();
@@ -505,7 +532,7 @@ fn evaluate<B: Backend>(
                 TensorData::new(y[start * w..end * w].to_vec(), [end - start, m.bins, t]),
                 device,
             );
-            loss += to_vec(cfg.loss.compute(pt, yt))?[0] as f64 * (end - start) as f64 / idx.len() as f64;
+            loss += to_vec(loss_fn.compute(pt, yt))?[0] as f64 * weight * (end - start) as f64 / idx.len() as f64;
         }
         rs.extend(per_track_pearson(p, &y, shape));
     }
