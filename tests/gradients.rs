@@ -325,3 +325,50 @@ fn gradient_graph_rejects_a_missing_head_and_a_foreign_spec() {
     let e = emit_gradient(&spec, &weights, 3, EmitOptions::default()).unwrap_err().to_string();
     assert!(e.contains("no head 3"), "{e}");
 }
+
+/// A single-input graph-form spec: a trunk read by two branches (fan-out), a branch on the
+/// sequence itself, and one head per merge, so the backward pass walks every merge's
+/// vector–Jacobian product and sums gradients where a tensor is read twice.
+fn graph_spec() -> ModelSpec {
+    let json = r#"{
+      "format": "s2f-model", "version": 1, "name": "graph_form",
+      "input": { "length": 16 },
+      "trunk": [ { "op": "conv1d", "name": "t", "filters": 4, "kernel": 3, "bias": true },
+                 { "op": "activation", "fn": "gelu_erf" } ],
+      "graph": [
+        { "name": "a", "from": ["trunk"], "layers": [ { "op": "conv1d", "name": "ca", "filters": 3, "kernel": 3, "bias": true },
+                                                     { "op": "activation", "fn": "gelu_tanh" } ] },
+        { "name": "b", "from": ["trunk"], "layers": [ { "op": "conv1d", "name": "cb", "filters": 3, "kernel": 5, "bias": true },
+                                                     { "op": "activation", "fn": "softplus" } ] },
+        { "name": "direct", "from": ["sequence"], "layers": [ { "op": "dense", "name": "d", "units": 3 } ] },
+        { "name": "cat", "from": ["a", "b", "direct"], "merge": "concat",
+          "layers": [ { "op": "conv1d", "name": "cc", "filters": 2, "kernel": 3 } ] },
+        { "name": "sum", "from": ["a", "b", "direct"], "merge": "sum" },
+        { "name": "diff", "from": ["a", "direct"], "merge": "difference" },
+        { "name": "lse", "from": ["a", "b"], "merge": "logsumexp" },
+        { "name": "expdiff", "from": ["a", "b"], "merge": "exp_difference" },
+        { "name": "frac", "from": ["a", "b"], "merge": "fraction" },
+        { "name": "pooled", "from": ["a"], "layers": [ { "op": "global_pool", "fn": "mean" } ] },
+        { "name": "flat_lse", "from": ["pooled", "pooled"], "merge": "logsumexp",
+          "layers": [ { "op": "linear", "name": "l", "units": 2 } ] }
+      ],
+      "heads": [
+        { "name": "cat", "from": "cat" }, { "name": "sum", "from": "sum" }, { "name": "diff", "from": "diff" },
+        { "name": "lse", "from": "lse" }, { "name": "expdiff", "from": "expdiff" }, { "name": "frac", "from": "frac" },
+        { "name": "flat", "from": "flat_lse" }
+      ]
+    }"#;
+    ModelSpec::from_json(json).unwrap()
+}
+
+#[test]
+fn graph_form_backward_matches_autodiff_and_finite_differences() {
+    let spec = graph_spec();
+    for head in 0..spec.heads.len() {
+        check(&spec, head, 40 + head as u64, true);
+    }
+    // DeepLIFT still walks a single chain and says so.
+    let w = Weights::random(&spec.analyze().unwrap().weights, 1);
+    let e = emit_deeplift(&spec, &w, 0, EmitOptions::default()).unwrap_err().to_string();
+    assert!(e.contains("a DeepLIFT graph is not available yet for models with several inputs or a layer graph"), "{e}");
+}

@@ -18,6 +18,7 @@
 pub mod deeplift;
 pub mod emit;
 pub mod graph;
+pub mod graph_form;
 pub mod signature;
 pub mod stem;
 pub mod writer;
@@ -26,7 +27,6 @@ use tract_onnx::pb;
 
 use crate::error::{Error, Result};
 use crate::model::analysis::{Analysis, Shape};
-use crate::model::graph::TRUNK;
 use crate::model::spec::{InputLayout, ModelSpec};
 use crate::model::weights::Weights;
 pub use deeplift::emit_deeplift;
@@ -112,35 +112,10 @@ fn model_inputs(spec: &ModelSpec) -> Vec<pb::ValueInfoProto> {
     v
 }
 
-/// Lowers the trunk and the graph form's nodes (see [`crate::model::graph`]); returns the ONNX
+/// Lowers the trunk and the graph form's nodes ([`graph_form::forward`]); returns the ONNX
 /// tensor of every named tensor.
 fn forward_all<'s>(e: &mut Emitter<'s>, spec: &'s ModelSpec) -> Result<std::collections::BTreeMap<String, String>> {
-    let mut named = std::collections::BTreeMap::new();
-    let x0 = input_nlc(e, spec);
-    named.insert(spec.input.onnx_name.clone(), x0.clone());
-    let (trunk, _) = e.forward(&spec.trunk, "trunk", x0)?;
-    named.insert(TRUNK.to_string(), trunk);
-    for i in &spec.inputs {
-        let t = match i.layout {
-            InputLayout::NLC => e.g.transpose(&i.name, &[0, 2, 1]),
-            InputLayout::NCL => i.name.clone(),
-        };
-        named.insert(i.name.clone(), t);
-    }
-    for n in &spec.graph {
-        let sources = n
-            .from
-            .iter()
-            .map(|f| named.get(f).cloned().ok_or_else(|| Error::Spec(format!("node {:?}: {f:?} is undefined", n.name))))
-            .collect::<Result<Vec<_>>>()?;
-        let x = match n.merge {
-            Some(m) => crate::model::ops::merge::onnx_forward(e, m, &sources)?,
-            None => sources[0].clone(),
-        };
-        let (y, _) = e.forward(&n.layers, &n.path(), x)?;
-        named.insert(n.name.clone(), y);
-    }
-    Ok(named)
+    Ok(graph_form::forward(e, spec)?.named)
 }
 
 fn head_infos(spec: &ModelSpec, analysis: &Analysis) -> Vec<pb::ValueInfoProto> {
@@ -207,15 +182,17 @@ pub fn emit_cut(spec: &ModelSpec, weights: &Weights, at: &str, part: Part, opts:
 
 /// Emits the gradient graph of head `head` (see the module docs).
 pub fn emit_gradient(spec: &ModelSpec, weights: &Weights, head: usize, opts: EmitOptions) -> Result<Vec<u8>> {
-    spec.require_chain("a gradient graph")?;
+    spec.require_one_input("a gradient graph")?;
     let analysis = prepare(spec, weights)?;
     let h = spec.heads.get(head).ok_or_else(|| Error::InvalidArgument(format!("no head {head}")))?;
     let geom = analysis.heads[head].1;
     let shape = head_shape(&analysis, spec, h)?;
     let mut e = Emitter::new(weights, &analysis, opts.fold_bn);
-    let x0 = input_nlc(&mut e, spec);
-    let (trunk, trunk_steps) = e.forward(&spec.trunk, "trunk", x0)?;
-    let (y, head_steps) = e.forward(&h.layers, &format!("head.{}", h.name), trunk)?;
+    let rec = graph_form::forward(&mut e, spec)?;
+    let src = spec.head_source(h);
+    let x =
+        rec.named.get(src).cloned().ok_or_else(|| Error::Spec(format!("head {:?}: {src:?} is undefined", h.name)))?;
+    let (y, head_steps) = e.forward(&h.layers, &format!("head.{}", h.name), x)?;
     head_output(&mut e, &y, shape, &h.name);
     // d objective / d output = the objective's weights, given per sequence.
     let dy = OBJECTIVE.to_string();
@@ -223,8 +200,11 @@ pub fn emit_gradient(spec: &ModelSpec, weights: &Weights, head: usize, opts: Emi
         Shape::Seq { .. } => e.g.transpose(&dy, &[0, 2, 1]),
         Shape::Flat { f } => e.g.reshape(&dy, &[0, f as i64]),
     };
-    let d_trunk = e.backward(&head_steps, dy)?;
-    let dx0 = e.backward(&trunk_steps, d_trunk)?;
+    let d_src = e.backward(&head_steps, dy)?;
+    let mut grads = graph_form::backward(&mut e, spec, &analysis, &rec, vec![(src.to_string(), d_src)])?;
+    let dx0 = grads.remove(&spec.input.onnx_name).ok_or_else(|| {
+        Error::InvalidArgument(format!("head {:?} does not depend on the input {:?}", h.name, spec.input.onnx_name))
+    })?;
     e.g.named_node("Transpose", &[&dx0], vec![attr_ints("perm", &[0, 2, 1])], GRADIENT);
     let inputs =
         vec![input_info(spec), value_info(OBJECTIVE, &[None, Some(geom.bins as i64), Some(geom.tracks as i64)])];

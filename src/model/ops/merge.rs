@@ -106,6 +106,76 @@ pub fn onnx_forward(e: &mut Emitter, m: Merge, xs: &[String]) -> Result<String> 
     })
 }
 
+/// Emits the vector–Jacobian product of the merge: given the sources `xs`, the output `y` and
+/// its gradient `dy`, the gradient of each source. `widths` are the sources' channels (or
+/// features), which `concat` slices `dy` by.
+///
+/// concat: slices of `dy`; sum: `dy` each; difference: `dy`, −`dy`; logsumexp: `dy`·exp(xᵢ − y);
+/// exp_difference: ±`dy`·y where a − b is below the cap (0 above it); fraction with
+/// A = ReLU(a) + ε, B = ReLU(b) + ε: `dy`·[a > 0]/B and −`dy`·y·[b > 0]/B.
+pub fn onnx_backward(
+    e: &mut Emitter,
+    m: Merge,
+    xs: &[String],
+    y: &str,
+    dy: &str,
+    widths: &[usize],
+) -> Result<Vec<String>> {
+    if xs.len() < 2 || widths.len() != xs.len() {
+        return Err(Error::Spec(format!("merge {}: backward needs every source and its width", m.name())));
+    }
+    let g = &mut e.g;
+    let zero = g.const_f32(0.0);
+    Ok(match m {
+        Merge::Concat => {
+            let mut at = 0i64;
+            widths
+                .iter()
+                .map(|&w| {
+                    let s = g.slice(dy, 1, at, at + w as i64);
+                    at += w as i64;
+                    s
+                })
+                .collect()
+        }
+        Merge::Sum => xs.iter().map(|_| g.node("Identity", &[dy], vec![])).collect(),
+        Merge::Difference => vec![g.node("Identity", &[dy], vec![]), g.node("Neg", &[dy], vec![])],
+        Merge::Logsumexp => xs
+            .iter()
+            .map(|x| {
+                let d = g.bin("Sub", x, y);
+                let w = g.node("Exp", &[&d], vec![]);
+                g.bin("Mul", dy, &w)
+            })
+            .collect(),
+        Merge::ExpDifference => {
+            let d = g.bin("Sub", &xs[0], &xs[1]);
+            let cap = g.const_f32(EXP_DIFFERENCE_CAP);
+            let below = g.bin("Less", &d, &cap);
+            let below = g.to_float(&below);
+            let dyy = g.bin("Mul", dy, y);
+            let da = g.bin("Mul", &dyy, &below);
+            let db = g.node("Neg", &[&da], vec![]);
+            vec![da, db]
+        }
+        Merge::Fraction => {
+            let eps = g.const_f32(FRACTION_EPS);
+            let rb = g.node("Relu", &[&xs[1]], vec![]);
+            let b = g.bin("Add", &rb, &eps);
+            let pa = g.bin("Greater", &xs[0], &zero);
+            let pa = g.to_float(&pa);
+            let pb = g.bin("Greater", &xs[1], &zero);
+            let pb = g.to_float(&pb);
+            let dyb = g.bin("Div", dy, &b);
+            let da = g.bin("Mul", &dyb, &pa);
+            let t = g.bin("Mul", &dyb, y);
+            let t = g.bin("Mul", &t, &pb);
+            let db = g.node("Neg", &[&t], vec![]);
+            vec![da, db]
+        }
+    })
+}
+
 /// The merge on burn tensors of one rank (`dim` 1 is channels or features).
 fn combine<B: Backend, const D: usize>(m: Merge, xs: Vec<Tensor<B, D>>) -> Tensor<B, D> {
     let relu = burn::tensor::activation::relu;
