@@ -367,8 +367,8 @@ fn graph_form_backward_matches_autodiff_and_finite_differences() {
     for head in 0..spec.heads.len() {
         check(&spec, head, 40 + head as u64, true);
     }
-    // DeepLIFT still walks a single chain and says so.
-    let w = Weights::random(&spec.analyze().unwrap().weights, 1);
-    let e = emit_deeplift(&spec, &w, 0, EmitOptions::default()).unwrap_err().to_string();
-    assert!(e.contains("a DeepLIFT graph is not available yet for models with several inputs or a layer graph"), "{e}");
+    // DeepLIFT multipliers through every merge keep summation to delta.
+    for head in 0..spec.heads.len() {
+        check_summation_to_delta(&spec, head, 60 + head as u64);
+    }
 }

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::model::analysis::Shape;
 use crate::model::onnx::emit::Emitter;
 use crate::model::onnx::graph::attr_ints;
+use crate::model::onnx::graph_form;
 use crate::model::onnx::writer::value_info;
 use crate::model::onnx::{finish, head_output, head_shape, input_info, input_nlc, prepare, EmitOptions};
 use crate::model::onnx::{GRADIENT, OBJECTIVE};
@@ -24,7 +25,9 @@ pub const REFERENCE_OUTPUT: &str = "reference_output";
 
 /// Emits the DeepLIFT graph of head `head` (see the module docs).
 pub fn emit_deeplift(spec: &ModelSpec, weights: &Weights, head: usize, opts: EmitOptions) -> Result<Vec<u8>> {
-    spec.require_chain("a DeepLIFT graph")?;
+    if spec.is_graph() {
+        return emit_graph_deeplift(spec, weights, head, opts);
+    }
     let analysis = prepare(spec, weights)?;
     let h = spec.heads.get(head).ok_or_else(|| Error::InvalidArgument(format!("no head {head}")))?;
     let geom = analysis.heads[head].1;
@@ -46,6 +49,47 @@ pub fn emit_deeplift(spec: &ModelSpec, weights: &Weights, head: usize, opts: Emi
     };
     let d_trunk = e.deeplift(&head_steps, &rhead_steps, dy)?;
     let dx0 = e.deeplift(&trunk_steps, &rtrunk_steps, d_trunk)?;
+    e.g.named_node("Transpose", &[&dx0], vec![attr_ints("perm", &[0, 2, 1])], GRADIENT);
+    let seq = [None, Some(spec.input.length as i64), Some(4)];
+    let out = [None, Some(geom.bins as i64), Some(geom.tracks as i64)];
+    let inputs = vec![input_info(spec), value_info(REFERENCE, &seq), value_info(OBJECTIVE, &out)];
+    let outputs = vec![value_info(&h.name, &out), value_info(REFERENCE_OUTPUT, &out), value_info(GRADIENT, &seq)];
+    let mut bytes = Vec::new();
+    finish(spec, e, inputs, outputs, "deeplift", &mut bytes)?;
+    Ok(bytes)
+}
+
+/// [`emit_deeplift`] for a graph-form spec with one input: both passes through every node, the
+/// multipliers back through the nodes and merges ([`graph_form::deeplift`]).
+fn emit_graph_deeplift(spec: &ModelSpec, weights: &Weights, head: usize, opts: EmitOptions) -> Result<Vec<u8>> {
+    spec.require_one_input("a DeepLIFT graph")?;
+    let analysis = prepare(spec, weights)?;
+    let h = spec.heads.get(head).ok_or_else(|| Error::InvalidArgument(format!("no head {head}")))?;
+    let geom = analysis.heads[head].1;
+    let shape = head_shape(&analysis, spec, h)?;
+    let mut e = Emitter::new(weights, &analysis, opts.fold_bn);
+    let hpath = format!("head.{}", h.name);
+    let src = spec.head_source(h);
+    let undefined = || Error::Spec(format!("head {:?}: {src:?} is undefined", h.name));
+    let rec = graph_form::forward(&mut e, spec)?;
+    let x = rec.named.get(src).cloned().ok_or_else(undefined)?;
+    let (y, head_steps) = e.forward(&h.layers, &hpath, x)?;
+    head_output(&mut e, &y, shape, &h.name);
+    let r0 = e.g.transpose(REFERENCE, &[0, 2, 1]);
+    let refs = graph_form::forward_on(&mut e, spec, r0)?;
+    let xr = refs.named.get(src).cloned().ok_or_else(undefined)?;
+    let (ry, rhead_steps) = e.forward(&h.layers, &hpath, xr)?;
+    head_output(&mut e, &ry, shape, REFERENCE_OUTPUT);
+    let dy = OBJECTIVE.to_string();
+    let dy = match shape {
+        Shape::Seq { .. } => e.g.transpose(&dy, &[0, 2, 1]),
+        Shape::Flat { f } => e.g.reshape(&dy, &[0, f as i64]),
+    };
+    let d_src = e.deeplift(&head_steps, &rhead_steps, dy)?;
+    let mut m = graph_form::deeplift(&mut e, spec, &analysis, (&rec, &refs), vec![(src.to_string(), d_src)])?;
+    let dx0 = m.remove(&spec.input.onnx_name).ok_or_else(|| {
+        Error::InvalidArgument(format!("head {:?} does not depend on the input {:?}", h.name, spec.input.onnx_name))
+    })?;
     e.g.named_node("Transpose", &[&dx0], vec![attr_ints("perm", &[0, 2, 1])], GRADIENT);
     let seq = [None, Some(spec.input.length as i64), Some(4)];
     let out = [None, Some(geom.bins as i64), Some(geom.tracks as i64)];

@@ -36,8 +36,14 @@ pub struct Record<'s> {
 /// Lowers the trunk and every node; the primary input is read from the graph input as the
 /// spec lays it out.
 pub fn forward<'s>(e: &mut Emitter<'s>, spec: &'s ModelSpec) -> Result<Record<'s>> {
-    let mut named = BTreeMap::new();
     let x0 = e.g.transpose(&spec.input.onnx_name, &[0, 2, 1]);
+    forward_on(e, spec, x0)
+}
+
+/// As [`forward`], with the primary input given as the channels-first tensor `x0` (DeepLIFT's
+/// reference pass).
+pub fn forward_on<'s>(e: &mut Emitter<'s>, spec: &'s ModelSpec, x0: String) -> Result<Record<'s>> {
+    let mut named = BTreeMap::new();
     named.insert(spec.input.onnx_name.clone(), x0.clone());
     let (trunk, trunk_steps) = e.forward(&spec.trunk, "trunk", x0)?;
     named.insert(TRUNK.to_string(), trunk);
@@ -113,6 +119,44 @@ pub fn backward<'s>(
     }
     if let Some(g) = grads.remove(TRUNK) {
         let g = e.backward(&rec.trunk_steps, g)?;
+        accumulate(e, &mut grads, &spec.input.onnx_name, g);
+    }
+    Ok(grads)
+}
+
+/// The DeepLIFT multipliers of the inputs: as [`backward`], over the input's record `rec` and
+/// the reference's `refs` (the same nodes), with each op's DeepLIFT rule and each merge's
+/// ([`merge::onnx_deeplift`]). `seeds` are multipliers of named tensors.
+pub fn deeplift<'s>(
+    e: &mut Emitter<'s>,
+    spec: &ModelSpec,
+    analysis: &Analysis,
+    (rec, refs): (&Record<'s>, &Record<'s>),
+    seeds: Vec<(String, String)>,
+) -> Result<BTreeMap<String, String>> {
+    let mut grads = BTreeMap::new();
+    for (name, g) in seeds {
+        accumulate(e, &mut grads, &name, g);
+    }
+    if rec.nodes.len() != refs.nodes.len() {
+        return Err(Error::Spec("emitter: the input and reference passes differ".into()));
+    }
+    for (n, r) in rec.nodes.iter().zip(&refs.nodes).rev() {
+        let Some(g) = grads.remove(&n.name) else { continue };
+        let g = e.deeplift(&n.steps, &r.steps, g)?;
+        let parts = match n.merge {
+            Some(m) => {
+                let widths = n.from.iter().map(|f| width(analysis, f)).collect::<Result<Vec<_>>>()?;
+                merge::onnx_deeplift(e, m, (&n.sources, &r.sources), (&n.merged, &r.merged), &g, &widths)?
+            }
+            None => vec![g],
+        };
+        for (f, part) in n.from.iter().zip(parts) {
+            accumulate(e, &mut grads, f, part);
+        }
+    }
+    if let Some(g) = grads.remove(TRUNK) {
+        let g = e.deeplift(&rec.trunk_steps, &refs.trunk_steps, g)?;
         accumulate(e, &mut grads, &spec.input.onnx_name, g);
     }
     Ok(grads)

@@ -176,6 +176,58 @@ pub fn onnx_backward(
     })
 }
 
+/// Emits the DeepLIFT multipliers of each source given those of the output `dy`, for the
+/// input's sources `xs` (output `y`) and the reference's `rs` (output `yr`).
+///
+/// The linear merges (concat, sum, difference) use their vector–Jacobian product. A nonlinear
+/// merge of two sources splits Δf = f(a, b) − f(a_r, b_r) between them by their Shapley values,
+/// φ_a = ½[(f(a, b_r) − f(a_r, b_r)) + (f(a, b) − f(a_r, b))] and φ_b = Δf − φ_a, and gives
+/// m_a = dy·φ_a/Δa (the gradient where |Δa| < 1e-6), so Σ m·Δ keeps summation to delta.
+/// A `logsumexp` of more than two sources is refused.
+pub fn onnx_deeplift(
+    e: &mut Emitter,
+    m: Merge,
+    (xs, rs): (&[String], &[String]),
+    (y, yr): (&str, &str),
+    dy: &str,
+    widths: &[usize],
+) -> Result<Vec<String>> {
+    if matches!(m, Merge::Concat | Merge::Sum | Merge::Difference) {
+        return onnx_backward(e, m, xs, y, dy, widths);
+    }
+    if xs.len() != 2 || rs.len() != 2 {
+        return Err(Error::InvalidArgument(format!(
+            "DeepLIFT through merge {} of {} sources is not defined here (two at most)",
+            m.name(),
+            xs.len()
+        )));
+    }
+    let grads = onnx_backward(e, m, xs, y, dy, widths)?;
+    let f_a_br = onnx_forward(e, m, &[xs[0].clone(), rs[1].clone()])?;
+    let f_ar_b = onnx_forward(e, m, &[rs[0].clone(), xs[1].clone()])?;
+    let g = &mut e.g;
+    let half = g.const_f32(0.5);
+    let t1 = g.bin("Sub", &f_a_br, yr);
+    let t2 = g.bin("Sub", y, &f_ar_b);
+    let phi_a = g.bin("Add", &t1, &t2);
+    let phi_a = g.bin("Mul", &phi_a, &half);
+    let total = g.bin("Sub", y, yr);
+    let phi_b = g.bin("Sub", &total, &phi_a);
+    let mut out = Vec::new();
+    for (i, phi) in [phi_a, phi_b].iter().enumerate() {
+        let delta = e.g.bin("Sub", &xs[i], &rs[i]);
+        let num = e.g.bin("Mul", dy, phi);
+        out.push(crate::model::ops::deeplift::divide_or(
+            e,
+            &num,
+            &delta,
+            crate::model::ops::deeplift::RESCALE_EPS,
+            &grads[i],
+        ));
+    }
+    Ok(out)
+}
+
 /// The merge on burn tensors of one rank (`dim` 1 is channels or features).
 fn combine<B: Backend, const D: usize>(m: Merge, xs: Vec<Tensor<B, D>>) -> Tensor<B, D> {
     let relu = burn::tensor::activation::relu;
