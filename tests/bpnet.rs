@@ -447,6 +447,32 @@ fn rc_augmentation_swaps_strand_pairs() {
         "without the strand pair --rc should differ (the test would miss the swap): {}",
         results[1]
     );
+    // Attributions of the + strand: the reverse complement's pass attributes its − strand.
+    let x = dir.path().join("x.npy");
+    let n = 3;
+    let seq: Vec<f32> = (0..n * 64)
+        .flat_map(|i| {
+            let mut v = [0f32; 4];
+            v[(i * 7 + i / 3) % 4] = 1.0;
+            v
+        })
+        .collect();
+    write_npy(&x, &[n, 64, 4], &seq).unwrap();
+    let mut maps = Vec::new();
+    for rc in [false, true] {
+        let out = dir.path().join(format!("attr{rc}"));
+        let pkg = dir.path().join("pkgtrue");
+        let mut a = vec!["attribute", p(&pkg), "--input", p(&x), "--method", "grad", "--tracks", "0", "--no-center"];
+        a.extend(["--engine", "tract", "--out", p(&out)]);
+        if rc {
+            a.push("--rc");
+        }
+        ok(&a);
+        let z = s2f::io::npy::read_npz(&out.join("attributions.npz")).unwrap();
+        maps.push(z.into_iter().find(|(n, _)| n == "attributions").unwrap().1.to_f32().unwrap());
+    }
+    let d = max_diff(&maps[0], &maps[1]);
+    assert!(d <= 1e-5, "--rc attributions of a strand-symmetric model differ by {d}");
 }
 
 /// burn's forward pass of the graph form (what training differentiates) equals bpnet-lite on the

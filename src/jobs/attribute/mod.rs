@@ -23,7 +23,9 @@
 //!   observed bases, or hypothetical contributions of every base. Not centred.
 //!
 //! With `rc`, the maps of the reverse complement, mapped back to forward coordinates (reverse
-//! both axes), are averaged with the forward ones.
+//! both axes), are averaged with the forward ones. The reverse complement's objective covers
+//! the same stretch of DNA: its bins reversed (the head's bins must be centred in the window)
+//! and, for a stranded profile, its strand pairs swapped.
 
 pub mod deeplift;
 pub mod ism;
@@ -126,6 +128,9 @@ pub struct Attributor {
     tracks: usize,
     /// Objective weights `(maps, bins, tracks)`.
     objectives: Array3<f32>,
+    /// The same objectives seen from the reverse complement: bins reversed, strand pairs of the
+    /// head swapped (used for the `rc` pass).
+    rc_objectives: Array3<f32>,
     /// The split model of fast ISM.
     fast_ism: Option<FastIsm>,
     /// Sequences attributed so far (DeepLIFT shuffles are seeded by sequence index).
@@ -169,6 +174,28 @@ impl Attributor {
                 objectives[(m, b, t)] += share;
             }
         }
+        // On the reverse complement, bin b is bin (bins − 1 − b) of the forward strand and a
+        // stranded profile's + track is the − track.
+        let head_spec = &spec.heads[opts.head];
+        let centred = 2 * geom.offset + (geom.bins * geom.bin_size) as i64 == spec.input.length as i64;
+        if opts.rc && bins > 1 && !centred {
+            return Err(Error::InvalidArgument(format!(
+                "head {:?}: its bins are not centred in the window, so the reverse complement's bins are not the \
+                 forward bins reversed; attribute without --rc",
+                head_spec.name
+            )));
+        }
+        let mut rc_objectives = objectives.clone();
+        rc_objectives.invert_axis(Axis(1));
+        let mut rc_objectives = rc_objectives.as_standard_layout().into_owned();
+        for &[a, b] in &head_spec.strand_pairs {
+            if a.max(b) < tracks {
+                let (ca, cb) =
+                    (rc_objectives.index_axis(Axis(2), a).to_owned(), rc_objectives.index_axis(Axis(2), b).to_owned());
+                rc_objectives.index_axis_mut(Axis(2), a).assign(&cb);
+                rc_objectives.index_axis_mut(Axis(2), b).assign(&ca);
+            }
+        }
         if let Some(span) = &opts.span {
             if span.start >= span.end || span.end as u64 > spec.input.length {
                 return Err(Error::InvalidArgument(format!(
@@ -203,6 +230,7 @@ impl Attributor {
             bins,
             tracks,
             objectives,
+            rc_objectives,
             fast_ism,
             seen: 0,
             max_delta: 0.0,
@@ -272,7 +300,10 @@ impl Attributor {
                 }
                 r
             });
-            let back = self.pass(rc.view(), rc_refs.as_ref())?;
+            std::mem::swap(&mut self.objectives, &mut self.rc_objectives);
+            let back = self.pass(rc.view(), rc_refs.as_ref());
+            std::mem::swap(&mut self.objectives, &mut self.rc_objectives);
+            let back = back?;
             for (mut a, b) in out.outer_iter_mut().zip(back.outer_iter()) {
                 for (mut am, bm) in a.outer_iter_mut().zip(b.outer_iter()) {
                     // Position i, base b of the reverse complement is position L−1−i, base 3−b.
