@@ -25,7 +25,7 @@ pub struct Args {
     /// Variants: VCF, plain or bgzip (only CHROM POS ID REF ALT are read).
     #[arg(long)]
     vcf: PathBuf,
-    /// Statistics, comma-separated: SAD, logSAD, sqrtSAD, SAX, D1, D2, logD2, JS, SAR, SADR, REF, ALT.
+    /// Statistics, comma-separated: SAD, logSAD, sqrtSAD, SAX, D1, D2, logD2, JS, SAR, SADR, REF, ALT, JSD (profile logits: Jensen–Shannon distance of the softmax profiles).
     #[arg(long, default_value = "SAD")]
     stats: String,
     /// Track indices, comma-separated (default: all).

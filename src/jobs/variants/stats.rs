@@ -10,7 +10,11 @@
 //!   both, each is normalised to sum 1 over bins, and JS = (KL(ref‖alt) + KL(alt‖ref)) / 2;
 //! - `SAR` Σ[log2(alt+p) − log2(ref+p)] and `SADR` log2(Σalt+p) − log2(Σref+p) (basenji 0.5.1,
 //!   pseudocount `p`);
-//! - `REF` Σref and `ALT` Σalt.
+//! - `REF` Σref and `ALT` Σalt;
+//! - `JSD` for profile logits (BPNet/ChromBPNet heads): the Jensen–Shannon distance of the
+//!   softmax profiles over bins, √(½KL(p‖m) + ½KL(q‖m)) with m = (p + q)/2 and natural logs
+//!   (scipy's `jensenshannon`, what ChromBPNet's variant scorer reports), per track (each strand
+//!   on its own). On a count head of log counts, `SAD` is the log fold change ln(alt/ref).
 //!
 //! Sums run in float64; values are returned as float64. Negative predictions under `log2`/`√`
 //! give NaN, as numpy does.
@@ -46,10 +50,12 @@ pub enum Stat {
     Ref,
     /// Σalt.
     Alt,
+    /// Jensen–Shannon distance of softmax(logits) profiles.
+    Jsd,
 }
 
 /// Every statistic with its name, in the order of the docs.
-pub const ALL: [(Stat, &str); 12] = [
+pub const ALL: [(Stat, &str); 13] = [
     (Stat::Sad, "SAD"),
     (Stat::LogSad, "logSAD"),
     (Stat::SqrtSad, "sqrtSAD"),
@@ -62,6 +68,7 @@ pub const ALL: [(Stat, &str); 12] = [
     (Stat::Sadr, "SADR"),
     (Stat::Ref, "REF"),
     (Stat::Alt, "ALT"),
+    (Stat::Jsd, "JSD"),
 ];
 
 impl Stat {
@@ -109,6 +116,7 @@ impl Stat {
             Stat::Sadr => (sum(a) + p).log2() - (sum(r) + p).log2(),
             Stat::Ref => sum(r),
             Stat::Alt => sum(a),
+            Stat::Jsd => jsd_logits(r, a),
         }
     }
 }
@@ -123,6 +131,20 @@ fn js(r: &[f64], a: &[f64]) -> f64 {
     let (rn, an) = (norm(r), norm(a));
     let kl = |x: &[f64], y: &[f64]| -> f64 { x.iter().zip(y).map(|(&x, &y)| rel_entr(x, y)).sum() };
     (kl(&rn, &an) + kl(&an, &rn)) / 2.0
+}
+
+/// The Jensen–Shannon distance of softmax(`r`) and softmax(`a`) (see the module docs).
+fn jsd_logits(r: &[f64], a: &[f64]) -> f64 {
+    let softmax = |v: &[f64]| -> Vec<f64> {
+        let m = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = v.iter().map(|x| (x - m).exp()).collect();
+        let s: f64 = e.iter().sum();
+        e.into_iter().map(|x| x / s).collect()
+    };
+    let (p, q) = (softmax(r), softmax(a));
+    let m: Vec<f64> = p.iter().zip(&q).map(|(x, y)| 0.5 * (x + y)).collect();
+    let kl = |x: &[f64]| -> f64 { x.iter().zip(&m).map(|(&x, &y)| rel_entr(x, y)).sum() };
+    (0.5 * kl(&p) + 0.5 * kl(&q)).max(0.0).sqrt()
 }
 
 /// scipy's `rel_entr`: x·ln(x/y) for x > 0, y > 0; 0 for x = 0, y ≥ 0; +∞ otherwise.
@@ -169,6 +191,11 @@ mod tests {
         assert_eq!(get(Stat::Ref), vec![4.0, 2.0]);
         assert_eq!(get(Stat::Alt), vec![3.0, 5.0]);
         assert_eq!(Stat::Js.compute(r.view(), r.view(), 1.0), vec![0.0, 0.0]);
+        // softmax([0, ln 3]) = (¼, ¾) against (¾, ¼): √(¼ ln ½ + ¾ ln 1.5) = 0.361678…
+        let (lr, la) = (array![[0.0f32], [3f32.ln()]], array![[3f32.ln()], [0.0f32]]);
+        let d = Stat::Jsd.compute(lr.view(), la.view(), 1.0)[0];
+        assert!((d - (0.25 * 0.5f64.ln() + 0.75 * 1.5f64.ln()).sqrt()).abs() < 1e-6, "{d}");
+        assert_eq!(Stat::Jsd.compute(lr.view(), lr.view(), 1.0), vec![0.0]);
         assert!(get(Stat::Js).iter().all(|v| *v > 0.0));
         assert_eq!(percentile(&[4.0, 1.0, 3.0, 2.0], 25.0), 1.75);
         assert!(Stat::parse("sad").is_err());
