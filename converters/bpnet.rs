@@ -54,7 +54,7 @@ pub struct BpnetConfig {
     pub count_output_bias: bool,
 }
 
-const KNOWN_KEYS: [&str; 10] = [
+const KNOWN_KEYS: [&str; 11] = [
     "n_filters",
     "n_layers",
     "n_outputs",
@@ -65,7 +65,11 @@ const KNOWN_KEYS: [&str; 10] = [
     "count_loss_weight",
     "name",
     "verbose",
+    "input_length",
 ];
+
+/// Top-level keys of a ChromBPNet config.
+const CHROMBPNET_KEYS: [&str; 3] = ["bias", "accessibility", "input_length"];
 
 impl BpnetConfig {
     /// Reads bpnet-lite's constructor arguments (its defaults for absent keys: 64 filters, 8
@@ -336,6 +340,12 @@ pub fn convert(pt: &Path, config: &Path) -> Result<Converted> {
     let length = input_length(&v, config)?;
     let what = config.display().to_string();
     let mut spec = if v.get("bias").is_some() || v.get("accessibility").is_some() {
+        if let Some(k) = v.as_object().and_then(|o| o.keys().find(|k| !CHROMBPNET_KEYS.contains(&k.as_str()))) {
+            return Err(Error::Spec(format!(
+                "{what}: unknown ChromBPNet key {k:?} (a ChromBPNet config holds {})",
+                CHROMBPNET_KEYS.join(", ")
+            )));
+        }
         let b = BpnetConfig::from_json(v.get("bias").unwrap_or(&Value::Null), &format!("{what}: bias"))?;
         let a =
             BpnetConfig::from_json(v.get("accessibility").unwrap_or(&Value::Null), &format!("{what}: accessibility"))?;
@@ -381,7 +391,18 @@ pub fn convert(pt: &Path, config: &Path) -> Result<Converted> {
         tracing::info!("bpnet-lite: profile of {} bp at window offset {}", g.bins, g.offset);
     }
     let sd = read_state_dict(pt)?;
-    let weights = map_state_dict(&sd, &spec, pt, true)?;
+    let weights = map_state_dict(&sd, &spec, pt, true).map_err(|e| match e {
+        Error::Weights { path, mut problems } => {
+            if problems.iter().any(|p| p.contains("fconv.weight: expected shape") || p.contains("linear.weight: expected shape")) {
+                problems.push(
+                    "hint: fconv and linear read n_filters channels plus the control tracks; check n_filters and n_control_tracks in the config"
+                        .into(),
+                );
+            }
+            Error::Weights { path, problems }
+        }
+        other => other,
+    })?;
     spec.source = Some(source("bpnet-lite", &[pt, config])?);
     Ok(Converted { spec, weights })
 }

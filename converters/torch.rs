@@ -100,6 +100,8 @@ pub fn map_state_dict(sd: &StateDict, spec: &ModelSpec, path: &Path, strict: boo
                     t.shape.len() == 3 && t.shape[2] == 1 && slot.shape.len() == 2 && t.shape[..2] == slot.shape[..];
                 if t.shape != slot.shape && !squeezed {
                     problems.push(format!("tensor {key}: expected shape {:?}, found {:?}", slot.shape, t.shape));
+                    // Named already: not also "unexpected".
+                    used.insert(key);
                 } else {
                     weights.insert(slot.name.clone(), Tensor { shape: slot.shape.clone(), data: t.data.clone() });
                     used.insert(key);

@@ -176,8 +176,25 @@ fn bad_bpnet_configs_are_refused() {
     // No control tracks: fconv and linear have the wrong input widths.
     try_config(
         r#"{"n_filters": 16, "n_layers": 4, "n_outputs": 2, "n_control_tracks": 0, "trimming": 557}"#,
-        &["tensor fconv.weight: expected shape [2, 16, 75], found [2, 18, 75]"],
+        &[
+            "tensor fconv.weight: expected shape [2, 16, 75], found [2, 18, 75]",
+            "hint: fconv and linear read n_filters channels plus the control tracks",
+        ],
     );
+    try_config(
+        r#"{"bias": {"n_filters": 8}, "accesibility": {"n_filters": 16}}"#,
+        &["unknown ChromBPNet key \"accesibility\""],
+    );
+    // input_length is a config key too: a 1,000-bp BPNet loads the same weights.
+    std::fs::write(
+        &cfg,
+        r#"{"n_filters": 16, "n_layers": 4, "n_outputs": 2, "n_control_tracks": 2, "trimming": 400, "input_length": 1000}"#,
+    )
+    .unwrap();
+    let short = dir.path().join("short");
+    ok(&["convert", "--from", "bpnet-lite", p(&pt), "--config", p(&cfg), "--out", p(&short)]);
+    let text = ok(&["inspect", p(&short)]);
+    assert!(text.contains("head profile: output (N, 200, 2)"), "{text}");
     try_config(r#"{"n_filters": 16, "n_layers": 4, "trimming": 20}"#, &["trimming 20 is below"]);
     fails(&["convert", "--from", "bpnet-lite", p(&pt), "--out", p(&out)], &["bpnet-lite needs --config"]);
 }

@@ -54,6 +54,8 @@ pub fn run(args: Args) -> Result<()> {
             );
         }
     }
+    let primary =
+        primary.with_context(|| format!("no sequence input: give --input FILE or --input {primary_name}=FILE"))?;
     if let Some(missing) = extra_names.iter().find(|n| !extra_files.contains_key(*n)) {
         bail!("the model also takes input {missing:?}: give it with --input {missing}=FILE.npy");
     }
@@ -126,7 +128,7 @@ pub fn run(args: Args) -> Result<()> {
 
 /// Splits `--input` values into the primary input's file and the further inputs by name. A
 /// value without `NAME=` is the primary input; so is `PRIMARY=FILE`.
-fn split_inputs(values: &[String], primary: &str) -> Result<(PathBuf, BTreeMap<String, PathBuf>)> {
+fn split_inputs(values: &[String], primary: &str) -> Result<(Option<PathBuf>, BTreeMap<String, PathBuf>)> {
     let mut main = None;
     let mut extra = BTreeMap::new();
     for v in values {
@@ -152,7 +154,6 @@ fn split_inputs(values: &[String], primary: &str) -> Result<(PathBuf, BTreeMap<S
             }
         }
     }
-    let main = main.with_context(|| format!("no sequence input: give --input FILE or --input {primary}=FILE"))?;
     Ok((main, extra))
 }
 

@@ -13,7 +13,7 @@ use crate::model::onnx::emit::Emitter;
 use crate::model::onnx::graph::attr_ints;
 use crate::model::onnx::graph_form;
 use crate::model::onnx::writer::value_info;
-use crate::model::onnx::{finish, head_output, head_shape, input_info, input_nlc, prepare, EmitOptions};
+use crate::model::onnx::{finish, head_output, head_shape, input_info, prepare, EmitOptions};
 use crate::model::onnx::{GRADIENT, OBJECTIVE};
 use crate::model::spec::ModelSpec;
 use crate::model::weights::Weights;
@@ -23,45 +23,10 @@ pub const REFERENCE: &str = "reference";
 /// Output of the DeepLIFT graph: the head on the reference.
 pub const REFERENCE_OUTPUT: &str = "reference_output";
 
-/// Emits the DeepLIFT graph of head `head` (see the module docs).
+/// Emits the DeepLIFT graph of head `head` (see the module docs). Both passes run through the
+/// trunk and every node of a graph-form spec (one input), the multipliers back through the
+/// nodes and merges ([`graph_form::deeplift`]).
 pub fn emit_deeplift(spec: &ModelSpec, weights: &Weights, head: usize, opts: EmitOptions) -> Result<Vec<u8>> {
-    if spec.is_graph() {
-        return emit_graph_deeplift(spec, weights, head, opts);
-    }
-    let analysis = prepare(spec, weights)?;
-    let h = spec.heads.get(head).ok_or_else(|| Error::InvalidArgument(format!("no head {head}")))?;
-    let geom = analysis.heads[head].1;
-    let shape = head_shape(&analysis, spec, h)?;
-    let mut e = Emitter::new(weights, &analysis, opts.fold_bn);
-    let hpath = format!("head.{}", h.name);
-    let x0 = input_nlc(&mut e, spec);
-    let (trunk, trunk_steps) = e.forward(&spec.trunk, "trunk", x0)?;
-    let (y, head_steps) = e.forward(&h.layers, &hpath, trunk)?;
-    head_output(&mut e, &y, shape, &h.name);
-    let r0 = e.g.transpose(REFERENCE, &[0, 2, 1]);
-    let (rtrunk, rtrunk_steps) = e.forward(&spec.trunk, "trunk", r0)?;
-    let (ry, rhead_steps) = e.forward(&h.layers, &hpath, rtrunk)?;
-    head_output(&mut e, &ry, shape, REFERENCE_OUTPUT);
-    let dy = OBJECTIVE.to_string();
-    let dy = match shape {
-        Shape::Seq { .. } => e.g.transpose(&dy, &[0, 2, 1]),
-        Shape::Flat { f } => e.g.reshape(&dy, &[0, f as i64]),
-    };
-    let d_trunk = e.deeplift(&head_steps, &rhead_steps, dy)?;
-    let dx0 = e.deeplift(&trunk_steps, &rtrunk_steps, d_trunk)?;
-    e.g.named_node("Transpose", &[&dx0], vec![attr_ints("perm", &[0, 2, 1])], GRADIENT);
-    let seq = [None, Some(spec.input.length as i64), Some(4)];
-    let out = [None, Some(geom.bins as i64), Some(geom.tracks as i64)];
-    let inputs = vec![input_info(spec), value_info(REFERENCE, &seq), value_info(OBJECTIVE, &out)];
-    let outputs = vec![value_info(&h.name, &out), value_info(REFERENCE_OUTPUT, &out), value_info(GRADIENT, &seq)];
-    let mut bytes = Vec::new();
-    finish(spec, e, inputs, outputs, "deeplift", &mut bytes)?;
-    Ok(bytes)
-}
-
-/// [`emit_deeplift`] for a graph-form spec with one input: both passes through every node, the
-/// multipliers back through the nodes and merges ([`graph_form::deeplift`]).
-fn emit_graph_deeplift(spec: &ModelSpec, weights: &Weights, head: usize, opts: EmitOptions) -> Result<Vec<u8>> {
     spec.require_one_input("a DeepLIFT graph")?;
     let analysis = prepare(spec, weights)?;
     let h = spec.heads.get(head).ok_or_else(|| Error::InvalidArgument(format!("no head {head}")))?;
