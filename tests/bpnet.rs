@@ -72,7 +72,7 @@ fn check_model(model: &str, inputs: &[String]) {
     let pkg = convert(model, &dir.path().join("pkg"));
     let f = |r: &str| fixture(&format!("models/{model}/{r}"));
     let (want_p, shape_p) = canonical_profile(&f("expected_profile.npy"));
-    let want_c = read_npy(&f("expected_counts.npy")).unwrap().to_f32().unwrap();
+    let want_c = read_npy(f("expected_counts.npy")).unwrap().to_f32().unwrap();
     for (engine, got, shape) in run_head(&pkg, inputs, "profile", dir.path()) {
         assert_eq!(shape, shape_p, "{model} {engine}: profile shape");
         let d = max_diff(&got, &want_p);
@@ -387,7 +387,7 @@ fn chrombpnet_predict_writes_per_base_bigwigs() {
     let bed_out = dir.path().join("bed");
     let bed = fixture("models/chrombpnet_lite_small/windows.bed");
     ok(&["predict", p(&pkg_dir), "--genome", p(&genome), "--bed", p(&bed), "--head", "profile", "--out", p(&bed_out)]);
-    let z = s2f::io::npy::read_npz(&bed_out.join("predictions.npz")).unwrap();
+    let z = s2f::io::npy::read_npz(bed_out.join("predictions.npz")).unwrap();
     let got = z.into_iter().find(|(n, _)| n == "predictions").unwrap().1;
     assert_eq!(got.shape, [6, 1000, 1]);
     let (want, _) = canonical_profile(&fixture("models/chrombpnet_lite_small/expected_profile.npy"));
@@ -452,7 +452,7 @@ fn rc_augmentation_swaps_strand_pairs() {
                 a.push("--rc");
             }
             ok(&a);
-            let z = s2f::io::npy::read_npz(&out.join("predictions.npz")).unwrap();
+            let z = s2f::io::npy::read_npz(out.join("predictions.npz")).unwrap();
             z.into_iter().find(|(n, _)| n == "predictions").unwrap().1.to_f32().unwrap()
         };
         let (plain, rc) = (run(false), run(true));
@@ -485,7 +485,7 @@ fn rc_augmentation_swaps_strand_pairs() {
             a.push("--rc");
         }
         ok(&a);
-        let z = s2f::io::npy::read_npz(&out.join("attributions.npz")).unwrap();
+        let z = s2f::io::npy::read_npz(out.join("attributions.npz")).unwrap();
         maps.push(z.into_iter().find(|(n, _)| n == "attributions").unwrap().1.to_f32().unwrap());
     }
     let d = max_diff(&maps[0], &maps[1]);
@@ -521,7 +521,7 @@ fn burn_forward_of_graph_models_matches_bpnet_lite() {
                 .forward_with(load(&f("inputs.npy")), extra.clone())
                 .unwrap();
             let (want_p, _) = canonical_profile(&f("expected_profile.npy"));
-            let want_c = read_npy(&f("expected_counts.npy")).unwrap().to_f32().unwrap();
+            let want_c = read_npy(f("expected_counts.npy")).unwrap().to_f32().unwrap();
             let dp = max_diff(&to_vec(outs[0].clone()).unwrap(), &want_p);
             let dc = max_diff(&to_vec(outs[1].clone()).unwrap(), &want_c);
             assert!(dp <= 1e-4 && dc <= 1e-4, "{model} im2col={im2col}: burn differs by {dp} (profile), {dc} (counts)");

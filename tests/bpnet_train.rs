@@ -87,11 +87,11 @@ fn pearson(a: &[f64], b: &[f64]) -> f64 {
 fn write_data(dir: &Path, n: usize) -> (Vec<f32>, Vec<f32>, Vec<usize>) {
     let (x, y, motifs) = planted(n, 5);
     let names: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
-    let mut npz = NpzWriter::create(&dir.join("onehot.npz")).unwrap();
+    let mut npz = NpzWriter::create(dir.join("onehot.npz")).unwrap();
     npz.add("seqfeatures", &[n, LEN, 4], &x).unwrap();
     npz.add_strings("genenames", &names).unwrap();
     npz.finish().unwrap();
-    let mut npz = NpzWriter::create(&dir.join("profile.npz")).unwrap();
+    let mut npz = NpzWriter::create(dir.join("profile.npz")).unwrap();
     npz.add("counts", &[n, OUT, 2], &y).unwrap();
     npz.add_strings("names", &names).unwrap();
     npz.add_strings("celltypes", &["plus".to_string(), "minus".to_string()]).unwrap();

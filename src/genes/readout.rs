@@ -26,7 +26,7 @@ use crate::model::spec::Geometry;
 
 /// The `n` bins centred on the bin holding window position `input_len / 2`.
 pub fn centre_bins(geom: &Geometry, input_len: u64, n: usize) -> Result<Range<usize>> {
-    if n == 0 || n % 2 == 0 {
+    if n == 0 || n.is_multiple_of(2) {
         return Err(Error::InvalidArgument(format!("--bins {n}: use an odd number of bins (1, 3, 5, …)")));
     }
     let at = input_len as i64 / 2 - geom.offset;

@@ -169,7 +169,7 @@ impl Fasta {
 
     /// Like [`Fasta::fetch`] but an interval reaching outside the chromosome is an error.
     pub fn fetch_strict(&mut self, iv: &Interval) -> Result<Vec<u8>> {
-        let len = self.chrom_len(&iv.chrom())?;
+        let len = self.chrom_len(iv.chrom())?;
         if iv.start() < 0 || iv.end() as u64 > len {
             return Err(Error::BadInterval {
                 chrom: iv.chrom().to_string(),
@@ -197,7 +197,7 @@ impl Fasta {
                 ),
             });
         }
-        let i = self.lookup(&iv.chrom())?;
+        let i = self.lookup(iv.chrom())?;
         self.check_record(i)?;
         let len = self.records[i].length() as i64;
         let lo = iv.start().clamp(0, len);

@@ -46,7 +46,7 @@ pub fn write_onehot_npz(
         if iv.len() != len {
             return Err(Error::InvalidArgument(format!("window {} is {} bp, expected {len}", iv, iv.len())));
         }
-        let chrom_len = fasta.chrom_len(&iv.chrom())?;
+        let chrom_len = fasta.chrom_len(iv.chrom())?;
         if !opts.pad && (iv.start() < 0 || iv.end() as u64 > chrom_len) {
             return Err(Error::BadInterval {
                 chrom: iv.chrom().to_string(),

@@ -400,7 +400,7 @@ pub fn from_genome(
                 if qs >= qe {
                     continue;
                 }
-                for (s, e, v) in read_bigwig(file, &iv.chrom(), qs, qe)? {
+                for (s, e, v) in read_bigwig(file, iv.chrom(), qs, qe)? {
                     // Spread the interval's value over the bins it overlaps.
                     let (s, e) = (s.max(qs) as i64, e.min(qe) as i64);
                     let mut p = s;

@@ -285,7 +285,8 @@ pub fn train<B: Backend>(
             best = Some((valid_loss, epoch, store.clone()));
         }
         let since_best = best.as_ref().map_or(0, |(_, e, _)| epoch - e);
-        if cfg.lr_patience > 0 && since_best > 0 && since_best % cfg.lr_patience == 0 && !stopped(&log, &best) {
+        if cfg.lr_patience > 0 && since_best > 0 && since_best.is_multiple_of(cfg.lr_patience) && !stopped(&log, &best)
+        {
             let lr = opt.reduce(cfg.lr_factor);
             tracing::info!("no better validation loss for {since_best} epochs: learning rate lowered to {lr:.3e}");
         }

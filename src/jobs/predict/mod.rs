@@ -152,7 +152,7 @@ pub fn predict(
         ),
         Target::Regions(r) => {
             for rec in r {
-                fasta.chrom_len(&rec.interval.chrom())?;
+                fasta.chrom_len(rec.interval.chrom())?;
             }
             (WindowSource::Listed(regions_for_model(r, spec.input.length, geom, opts.ignore_summits)), "regions")
         }
