@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 
 use burn::tensor::{Tensor, TensorData};
-use common::{ok, p};
+use common::{ok, p, Lcg};
 use s2f::engine::{create, Device, EngineKind, Predictor};
 use s2f::io::npy::NpzWriter;
 use s2f::model::Package;
@@ -22,17 +22,6 @@ const TRIM: usize = 53;
 const OUT: usize = LEN - 2 * TRIM;
 const MOTIF: &[u8] = b"AGATAAGG";
 const FOOT: [f32; 5] = [2.0, 6.0, 12.0, 6.0, 2.0];
-
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// `n` random sequences with 0–3 motifs in the profile span; targets (N, OUT, 2): a background
 /// of 0.05 per base and strand plus each motif's footprint. Returns (one-hot, profiles).

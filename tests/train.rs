@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use burn::backend::NdArray;
 use burn::tensor::{Tensor, TensorData};
-use common::{engines, every_op_spec, fails, fixture, naive_fasta, ok, p};
+use common::{engines, every_op_spec, fails, fixture, naive_fasta, ok, p, Lcg};
 use ndarray::Array3;
 use s2f::engine::{create, Device, Predictor};
 use s2f::io::npy::NpzWriter;
@@ -33,21 +33,6 @@ fn rc(s: &[u8]) -> Vec<u8> {
             _ => b'A',
         })
         .collect()
-}
-
-/// A small LCG so the data do not depend on the library's random streams.
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn unit(&mut self) -> f32 {
-        self.next() as f32 / (1u64 << 31) as f32
-    }
 }
 
 /// Planted-motif data from the 1 Mb hg38 fixture: `n` windows of `len` bp without N; each of

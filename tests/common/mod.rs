@@ -147,3 +147,25 @@ pub fn every_op_spec() -> s2f::model::spec::ModelSpec {
     }"#;
     s2f::model::spec::ModelSpec::from_json(json).unwrap()
 }
+
+/// A small LCG so test data do not depend on the library's random streams (the same stream in
+/// every test that uses it: outputs the high 31 bits of each state).
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// The next 31-bit value.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    /// Uniform in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f32 {
+        self.next() as f32 / (1u64 << 31) as f32
+    }
+}
