@@ -244,7 +244,7 @@ impl BpnetConfig {
             vec![],
             nodes,
             vec![
-                head(profile_head, &profile, profile_tracks(self.n_outputs)),
+                profile_head_of(head(profile_head, &profile, profile_tracks(self.n_outputs)), count_head),
                 head(count_head, &counts, counts_track()),
             ],
         );
@@ -306,7 +306,21 @@ fn counts_track() -> Vec<Track> {
 fn head(name: &str, from: &str, tracks: Vec<Track>) -> Head {
     // Two profile outputs are the + and − strands: they swap under reverse complement.
     let strand_pairs = if tracks.len() == 2 { vec![[0, 1]] } else { vec![] };
-    Head { name: name.into(), from: Some(from.into()), layers: vec![], tracks, geometry: None, strand_pairs }
+    Head {
+        name: name.into(),
+        from: Some(from.into()),
+        layers: vec![],
+        tracks,
+        geometry: None,
+        strand_pairs,
+        profile_counts: None,
+    }
+}
+
+/// `h` as the profile (logits) of the count head `counts`.
+fn profile_head_of(mut h: Head, counts: &str) -> Head {
+    h.profile_counts = Some(counts.into());
+    h
 }
 
 fn read_config(path: &Path) -> Result<Value> {
@@ -378,7 +392,7 @@ pub fn convert(pt: &Path, config: &Path) -> Result<Converted> {
             )));
         }
         let heads = vec![
-            head("profile", "profile_sum", profile_tracks(a.n_outputs)),
+            profile_head_of(head("profile", "profile_sum", profile_tracks(a.n_outputs)), "counts"),
             head("counts", "counts_logsumexp", counts_track()),
         ];
         spec("chrombpnet", length, vec![], nodes, heads)

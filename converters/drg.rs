@@ -187,6 +187,7 @@ pub fn convert(pth: &Path, params_path: &Path) -> Result<Converted> {
         tracks: vec![],
         geometry: None,
         strand_pairs: vec![],
+        profile_counts: None,
     }];
     let mut spec = ModelSpec {
         format: FORMAT.into(),

@@ -280,6 +280,7 @@ pub fn ft_s2a(pt: &Path, config: &Path) -> Result<Converted> {
                 tracks: vec![],
                 geometry: None,
                 strand_pairs: vec![],
+                profile_counts: None,
             })
         })
         .collect::<Result<Vec<_>>>()?;

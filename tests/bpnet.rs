@@ -339,22 +339,28 @@ fn graph_specs_with_bad_names_are_refused() {
     assert_eq!(back, s);
 }
 
-/// The converted ChromBPNet's profile on the window of `len` bp at `start` of the 1-Mb chr1
-/// fixture, through the library (tract).
-fn profile_of_window(pkg: &Package, start: i64, len: usize) -> Vec<f32> {
+/// The converted ChromBPNet's profile logits and log count on the window of `len` bp at
+/// `start` of the 1-Mb chr1 fixture, through the library (tract).
+fn profile_of_window(pkg: &Package, start: i64, len: usize) -> (Vec<f32>, f32) {
     use s2f::engine::{create, Device, EngineKind, Predictor};
     let mut fa = s2f::genome::Fasta::open(fixture("genome/hg38_chr1_1mb.fa.gz")).unwrap();
     let seq = fa.fetch(&s2f::genome::Interval::new("chr1", start, start + len as i64).unwrap()).unwrap();
     let enc = s2f::genome::onehot::Encoder::<f32>::new(0.0).unwrap();
     let x = ndarray::Array3::from_shape_vec((1, len, 4), enc.encode(&seq, s2f::genome::onehot::Layout::LengthFirst))
         .unwrap();
-    let engine = create(EngineKind::Tract, Device::Cpu, &pkg.onnx).unwrap();
-    let head = pkg.spec.as_ref().unwrap().head_index(Some("profile")).unwrap();
-    Predictor::new(pkg, engine, head, 1).unwrap().predict(x.view()).unwrap().into_raw_vec_and_offset().0
+    let spec = pkg.spec.as_ref().unwrap();
+    let run = |head: &str| {
+        let engine = create(EngineKind::Tract, Device::Cpu, &pkg.onnx).unwrap();
+        let head = spec.head_index(Some(head)).unwrap();
+        Predictor::new(pkg, engine, head, 1).unwrap().predict(x.view()).unwrap().into_raw_vec_and_offset().0
+    };
+    (run("profile"), run("counts")[0])
 }
 
 /// Genome-wide prediction with a base-pair model: one bigWig value per base, each equal to the
-/// profile of the window whose output span holds it (windows step by the 1,000-bp profile).
+/// profile of the window whose output span holds it (windows step by the 1,000-bp profile), as
+/// counts softmax(logits) · exp(log count) by default, and the log count once per window at
+/// the centre of its span; `--profile logits` writes the logits.
 #[test]
 fn chrombpnet_predict_writes_per_base_bigwigs() {
     let dir = tempfile::tempdir().unwrap();
@@ -362,37 +368,84 @@ fn chrombpnet_predict_writes_per_base_bigwigs() {
     let pkg = Package::open(&pkg_dir).unwrap();
     let genome = fixture("genome/hg38_chr1_1mb.fa.gz");
     let out = dir.path().join("gw");
-    ok(&["predict", p(&pkg_dir), "--genome", p(&genome), "--head", "profile", "--out", p(&out), "--engine", "tract"]);
-    let bws: Vec<_> = std::fs::read_dir(&out)
+    // No --head: the profile (with its count head) is the default.
+    ok(&["predict", p(&pkg_dir), "--genome", p(&genome), "--out", p(&out), "--engine", "tract"]);
+    let profile_bw = out.join("t0000_profile_counts.bw");
+    let counts_bw = out.join("counts_log_counts.bw");
+    let n_bw = std::fs::read_dir(&out)
         .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "bw"))
-        .collect();
-    assert_eq!(bws.len(), 1, "{bws:?}");
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|e| e == "bw"))
+        .count();
+    assert_eq!(n_bw, 2);
     for k in [20i64, 281, 919] {
         let out_start = k * 1000;
-        let want = profile_of_window(&pkg, out_start - 557, 2114);
-        let got = s2f::io::bigwig::read_bigwig(&bws[0], "chr1", out_start as u32, (out_start + 1000) as u32).unwrap();
+        let (logits, count) = profile_of_window(&pkg, out_start - 557, 2114);
+        let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        let z: f64 = logits.iter().map(|&v| ((v - max) as f64).exp()).sum();
+        let want: Vec<f64> = logits.iter().map(|&v| ((v - max) as f64).exp() / z * (count as f64).exp()).collect();
+        let got =
+            s2f::io::bigwig::read_bigwig(&profile_bw, "chr1", out_start as u32, (out_start + 1000) as u32).unwrap();
         let mut covered = 0;
+        let mut total = 0.0;
         for (s, e, v) in got {
             for pos in s..e {
                 let b = (pos as i64 - out_start) as usize;
-                assert!((v - want[b]).abs() <= 1e-5, "chr1:{pos}: bigWig {v}, window {k} bin {b} {}", want[b]);
+                let w = want[b] as f32;
+                assert!((v - w).abs() <= 1e-5 * w.abs().max(1.0), "chr1:{pos}: bigWig {v}, window {k} bin {b} {w}");
                 covered += 1;
+                total += v as f64;
             }
         }
         assert_eq!(covered, 1000, "window {k}: every base has a value");
+        assert!((total - (count as f64).exp()).abs() <= 1e-4 * total, "window {k}: the profile sums to exp(count)");
+        // The count: one 1-bp value at the centre of the window's span.
+        let got =
+            s2f::io::bigwig::read_bigwig(&counts_bw, "chr1", out_start as u32, (out_start + 1000) as u32).unwrap();
+        assert_eq!(got.len(), 1, "window {k}: {got:?}");
+        assert_eq!((got[0].0, got[0].1), ((out_start + 500) as u32, (out_start + 501) as u32));
+        assert!((got[0].2 - count).abs() <= 1e-5, "window {k}: count {} vs {count}", got[0].2);
     }
     // Regions: one window centred on each fixture window, the same sequences as inputs.npy.
     let bed_out = dir.path().join("bed");
     let bed = fixture("models/chrombpnet_lite_small/windows.bed");
-    ok(&["predict", p(&pkg_dir), "--genome", p(&genome), "--bed", p(&bed), "--head", "profile", "--out", p(&bed_out)]);
+    ok(&[
+        "predict",
+        p(&pkg_dir),
+        "--genome",
+        p(&genome),
+        "--bed",
+        p(&bed),
+        "--profile",
+        "logits",
+        "--out",
+        p(&bed_out),
+    ]);
     let z = s2f::io::npy::read_npz(bed_out.join("predictions.npz")).unwrap();
     let got = z.into_iter().find(|(n, _)| n == "predictions").unwrap().1;
     assert_eq!(got.shape, [6, 1000, 1]);
     let (want, _) = canonical_profile(&fixture("models/chrombpnet_lite_small/expected_profile.npy"));
     let d = max_diff(&got.to_f32().unwrap(), &want);
     assert!(d <= 1e-4, "BED windows differ from bpnet-lite by {d}");
+    // As counts, the npz has the log count as a last column, at the centre bin only.
+    let bed_counts = dir.path().join("bed_counts");
+    ok(&["predict", p(&pkg_dir), "--genome", p(&genome), "--bed", p(&bed), "--out", p(&bed_counts)]);
+    let z = s2f::io::npy::read_npz(bed_counts.join("predictions.npz")).unwrap();
+    let got = z.into_iter().find(|(n, _)| n == "predictions").unwrap().1;
+    assert_eq!(got.shape, [6, 1000, 2]);
+    let got = got.to_f32().unwrap();
+    let counts = read_npy(fixture("models/chrombpnet_lite_small/expected_counts.npy")).unwrap().to_f32().unwrap();
+    for (i, c) in counts.iter().enumerate() {
+        let col: Vec<f32> = (0..1000).map(|b| got[(i * 1000 + b) * 2 + 1]).collect();
+        assert!(col.iter().enumerate().all(|(b, v)| (b == 500) != v.is_nan()), "window {i}: one value, at bin 500");
+        assert!((col[500] - c).abs() <= 1e-4, "window {i}: count {} vs bpnet-lite {c}", col[500]);
+        let total: f32 = (0..1000).map(|b| got[(i * 1000 + b) * 2]).sum();
+        assert!((total - c.exp()).abs() <= 1e-3 * total, "window {i}: profile total {total} vs exp {}", c.exp());
+    }
+    // --profile on a head without a count head is refused.
+    let x = dir.path().join("x");
+    let args =
+        ["predict", p(&pkg_dir), "--genome", p(&genome), "--bed", p(&bed), "--head", "counts", "--profile", "counts"];
+    fails(&[&args[..], &["--out", p(&x)]].concat(), &["--profile applies to profile heads"]);
 }
 
 /// Reverse-complement augmentation of a stranded profile swaps the strands back: a model whose

@@ -62,9 +62,23 @@ pub struct Args {
     /// Head to predict, for models with several.
     #[arg(long)]
     head: Option<String>,
+    /// Profile heads with a count head (BPNet, ChromBPNet): `counts` (the default) writes the
+    /// profile as counts, softmax(logits) over bins and strands × exp(log count), and the log
+    /// count once per window at its centre; `logits` writes the raw logits.
+    #[arg(long, value_enum)]
+    profile: Option<ProfileArg>,
     /// Windows per chunk, the unit of resume and sharding (default: about 16 M output values).
     #[arg(long)]
     chunk_windows: Option<usize>,
+}
+
+/// How a profile head is written.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ProfileArg {
+    /// softmax(logits) × exp(log count), and the log count per window.
+    Counts,
+    /// The logits as the model outputs them.
+    Logits,
 }
 
 /// Runs `s2f predict`.
@@ -108,7 +122,23 @@ pub fn run(args: Args) -> Result<()> {
         }
     };
     let engine = create(args.engine.into(), args.device.into(), &pkg.onnx)?;
+    let counts_head = spec.heads[head].profile_counts.as_deref();
+    let profile_counts = match (args.profile, counts_head) {
+        (Some(_), None) => bail!(
+            "--profile applies to profile heads with a count head (BPNet, ChromBPNet); head {:?} is not one",
+            spec.heads[head].name
+        ),
+        (Some(ProfileArg::Logits), Some(_)) | (None, None) => None,
+        (Some(ProfileArg::Counts) | None, Some(c)) => Some(spec.head_index(Some(c))?),
+    };
     let mut predictor = Predictor::new(&pkg, engine, head, args.batch)?;
+    if let Some(c) = profile_counts {
+        tracing::info!(
+            "head {:?}: writing the profile as counts and the log count per window (--profile logits for the logits)",
+            spec.heads[head].name
+        );
+        predictor = predictor.profile_as_counts(c);
+    }
     let opts = PredictOptions {
         head,
         tracks,
@@ -118,6 +148,7 @@ pub fn run(args: Args) -> Result<()> {
         shard,
         chunk_windows: args.chunk_windows,
         ignore_summits: args.ignore_summits,
+        profile_counts: profile_counts.is_some(),
     };
     let started = std::time::Instant::now();
     match predict(&pkg, &mut predictor, &args.genome, &target, &opts, &args.out)? {

@@ -12,6 +12,7 @@
 
 pub mod ensemble;
 pub mod ort;
+pub mod profile;
 pub mod tract;
 
 use ndarray::{Array3, ArrayD, ArrayView3, Axis, IxDyn};
@@ -150,6 +151,9 @@ pub struct Predictor {
     extra: Vec<(String, Vec<usize>)>,
     /// Track pairs of the head that swap under reverse complement.
     strand_pairs: Vec<[usize; 2]>,
+    /// Output index of the count head when the head's profile logits are turned into counts
+    /// ([`Predictor::profile_as_counts`]).
+    counts: Option<usize>,
 }
 
 impl Predictor {
@@ -189,7 +193,24 @@ impl Predictor {
             .unwrap_or_default();
         let strand_pairs =
             package.spec.as_ref().and_then(|s| s.heads.get(head)).map(|h| h.strand_pairs.clone()).unwrap_or_default();
-        Ok(Self { engine, layout: package.spec.as_ref().map(|s| s.input.layout), head, batch, extra, strand_pairs })
+        Ok(Self {
+            engine,
+            layout: package.spec.as_ref().map(|s| s.input.layout),
+            head,
+            batch,
+            extra,
+            strand_pairs,
+            counts: None,
+        })
+    }
+
+    /// Predicts the head's profile as counts instead of logits: outputs become
+    /// `(N, bins, tracks + 1)` as [`profile::profile_as_counts`] makes them from this head and
+    /// the count head at output index `counts` (the head's
+    /// [`crate::model::spec::Head::profile_counts`]).
+    pub fn profile_as_counts(mut self, counts: usize) -> Self {
+        self.counts = Some(counts);
+        self
     }
 
     /// Track pairs of the head that trade places under reverse complement (see
@@ -264,13 +285,24 @@ impl Predictor {
                 inputs.push(a.slice_axis(Axis(0), (start..end).into()).as_standard_layout().into_owned().into_dyn());
             }
             let mut outs = self.engine.run_inputs(inputs)?;
-            if self.head >= outs.len() {
+            let needed = self.head.max(self.counts.unwrap_or(0));
+            if needed >= outs.len() {
                 return Err(Error::Engine {
                     engine: self.engine.describe(),
-                    message: format!("the graph has {} outputs, head {} requested", outs.len(), self.head),
+                    message: format!("the graph has {} outputs, output {needed} requested", outs.len()),
                 });
             }
-            parts.push(to_canonical(outs.swap_remove(self.head), end - start)?);
+            let y = match self.counts {
+                None => to_canonical(outs.swap_remove(self.head), end - start)?,
+                Some(c) => {
+                    let counts =
+                        to_canonical(std::mem::replace(&mut outs[c], ArrayD::zeros(IxDyn(&[0]))), end - start)?;
+                    let logits =
+                        to_canonical(std::mem::replace(&mut outs[self.head], ArrayD::zeros(IxDyn(&[0]))), end - start)?;
+                    profile::profile_as_counts(logits.view(), counts.view())?
+                }
+            };
+            parts.push(y);
             start = end;
         }
         if parts.len() == 1 {

@@ -278,6 +278,7 @@ impl ModelSpec {
                 heads.push((h.name.clone(), g));
                 rfs.push(self.input.length);
             }
+            self.check_profile_counts(&heads)?;
             return Ok(Analysis {
                 weights: vec![],
                 rows: vec![],
@@ -376,6 +377,7 @@ impl ModelSpec {
                 )));
             }
         }
+        self.check_profile_counts(&heads)?;
         let params = w.rows.iter().map(|r| r.params).sum();
         let macs = w.rows.iter().map(|r| r.macs).sum();
         Ok(Analysis {
@@ -389,6 +391,24 @@ impl ModelSpec {
             trunk_out: ts,
             tensors: named.into_iter().map(|(k, (s, _))| (k, s)).collect(),
         })
+    }
+
+    /// Checks [`Head::profile_counts`]: it names another head with one value per window.
+    fn check_profile_counts(&self, heads: &[(String, Geometry)]) -> Result<()> {
+        for h in &self.heads {
+            let Some(c) = &h.profile_counts else { continue };
+            match heads.iter().find(|(n, _)| n == c) {
+                Some((n, g)) if n != &h.name && g.bins == 1 && g.tracks == 1 => {}
+                Some(_) => {
+                    return Err(Error::Spec(format!(
+                        "head {:?}: its profile_counts head {c:?} must be another head with one value per window",
+                        h.name
+                    )))
+                }
+                None => return Err(Error::Spec(format!("head {:?}: profile_counts names no head {c:?}", h.name))),
+            }
+        }
+        Ok(())
     }
 
     /// Index of the top-level trunk layer named `at`: its path (`trunk.3`), its index (`3`) or

@@ -164,6 +164,7 @@ pub fn basenji(params: &Value, name: &str, heads: &[(String, usize)]) -> Result<
             tracks: vec![],
             geometry: None,
             strand_pairs: vec![],
+            profile_counts: None,
         })
         .collect();
     let spec = ModelSpec {

@@ -108,7 +108,15 @@ pub enum InputLayout {
 impl Head {
     /// A head named `name` with `layers`, no track table and derived geometry.
     pub fn new(name: impl Into<String>, layers: Vec<Layer>) -> Self {
-        Self { name: name.into(), from: None, layers, tracks: vec![], geometry: None, strand_pairs: vec![] }
+        Self {
+            name: name.into(),
+            from: None,
+            layers,
+            tracks: vec![],
+            geometry: None,
+            strand_pairs: vec![],
+            profile_counts: None,
+        }
     }
 }
 
@@ -134,6 +142,12 @@ pub struct Head {
     /// − strands): reverse-complement augmentation flips positions back and swaps these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub strand_pairs: Vec<[usize; 2]>,
+    /// For a base-pair profile head whose outputs are logits (BPNet, ChromBPNet): the head
+    /// holding the window's log total count, one value per window. The profile as counts is
+    /// softmax(logits) over bins and tracks jointly × exp(count); `predict` writes that by
+    /// default, and `attribute` uses BPNet's profile objective on such a head.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_counts: Option<String>,
 }
 
 /// One output track (basenji's targets.txt: index, identifier, file, clip, scale, sum_stat,
@@ -289,7 +303,8 @@ impl ModelSpec {
         !self.trunk.is_empty() || !self.graph.is_empty() || self.heads.iter().any(|h| !h.layers.is_empty())
     }
 
-    /// The head named `name`, or the only head when `name` is `None`.
+    /// The head named `name`; when `name` is `None`, the only head, or of a profile head and its
+    /// count head ([`Head::profile_counts`]) the profile.
     pub fn head_index(&self, name: Option<&str>) -> Result<usize> {
         match name {
             Some(n) => self.heads.iter().position(|h| h.name == n).ok_or_else(|| {
@@ -299,6 +314,12 @@ impl ModelSpec {
                 ))
             }),
             None if self.heads.len() == 1 => Ok(0),
+            // A profile and its count head (BPNet, ChromBPNet): the profile, which carries both.
+            None if self.heads.len() == 2
+                && self.heads.iter().any(|h| self.heads.iter().any(|p| p.profile_counts.as_ref() == Some(&h.name))) =>
+            {
+                Ok(self.heads.iter().position(|h| h.profile_counts.is_some()).unwrap_or(0))
+            }
             None => Err(Error::InvalidArgument(format!(
                 "the model has several heads ({}): choose one with --head",
                 self.heads.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", ")

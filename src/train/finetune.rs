@@ -161,6 +161,7 @@ pub fn new_heads(
             tracks: vec![],
             geometry: None,
             strand_pairs: vec![],
+            profile_counts: None,
         });
     }
     let old: Vec<String> = spec.heads.iter().map(|h| h.name.clone()).collect();
@@ -176,6 +177,7 @@ pub fn new_heads(
                 tracks: vec![],
                 geometry: None,
                 strand_pairs: vec![],
+                profile_counts: None,
             }];
             let trunk: std::collections::HashSet<String> =
                 trunk_only.analyze()?.weights.into_iter().map(|s| s.name).collect();

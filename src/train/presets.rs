@@ -172,6 +172,7 @@ fn drg(sizes: PresetSizes, heads: &[(String, usize)], blocks: usize) -> Result<M
             tracks: vec![],
             geometry: None,
             strand_pairs: vec![],
+            profile_counts: None,
         })
         .collect();
     Ok(ModelSpec {

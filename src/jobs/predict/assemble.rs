@@ -78,7 +78,7 @@ fn assemble_into(out: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
     }
     if manifest.formats.npz {
         let path = dir.join("predictions.npz");
-        let t = manifest.tracks.len();
+        let t = manifest.track_files.len();
         let bins = manifest.bins;
         let mut npz = crate::io::npy::NpzWriter::create(&path)?;
         npz.start_array("predictions", crate::io::npy::DType::F32, &[manifest.windows, bins, t])?;

@@ -58,6 +58,10 @@ pub struct Manifest {
     /// written before it was recorded.
     #[serde(default)]
     pub engine: String,
+    /// A profile head predicted as counts ([`super::PredictOptions::profile_counts`]): the
+    /// last output file is the log count, one value per window.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub profile_counts: bool,
 }
 
 /// Reads a manifest (see [`crate::jobs::run_dir`]).

@@ -90,6 +90,12 @@ pub struct PredictOptions {
     /// With [`Target::Regions`]: centre windows on region midpoints even where a narrowPeak
     /// summit is given (by default the summit, when there is one).
     pub ignore_summits: bool,
+    /// The head is a profile of logits with a count head
+    /// ([`crate::model::spec::Head::profile_counts`]), and the predictor was made with
+    /// [`Predictor::profile_as_counts`]: the selected tracks are written as counts, and one
+    /// more output, the window's log count, at the centre bin of each window's written span
+    /// (one value per window).
+    pub profile_counts: bool,
 }
 
 /// How a run ended.
@@ -121,6 +127,32 @@ pub fn track_stem(pkg: &Package, head: usize, t: usize) -> String {
         }
         None => format!("t{t:04}"),
     }
+}
+
+/// Output file stems: one per selected track, and with [`PredictOptions::profile_counts`] the
+/// tracks as `t0000_plus_counts` and the count head's log count last (`counts_log_counts`).
+fn track_files(pkg: &Package, spec: &crate::model::spec::ModelSpec, opts: &PredictOptions) -> Result<Vec<String>> {
+    if !opts.profile_counts {
+        return Ok(opts.tracks.iter().map(|&t| track_stem(pkg, opts.head, t)).collect());
+    }
+    let head = &spec.heads[opts.head];
+    let counts = head.profile_counts.as_deref().ok_or_else(|| {
+        Error::InvalidArgument(format!("head {:?} is not a profile with a count head (profile_counts)", head.name))
+    })?;
+    let mut stems: Vec<String> = opts
+        .tracks
+        .iter()
+        .map(|&t| {
+            let id = head.tracks.iter().find(|x| x.index == t).map(|x| sanitize(&x.identifier)).unwrap_or_default();
+            if id.is_empty() {
+                format!("t{t:04}_counts")
+            } else {
+                format!("t{t:04}_{id}_counts")
+            }
+        })
+        .collect();
+    stems.push(format!("{}_log_counts", sanitize(counts)));
+    Ok(stems)
 }
 
 /// Runs (or resumes) a prediction; see the module docs.
@@ -179,7 +211,7 @@ pub fn predict(
         chunk,
         head: opts.head,
         tracks: opts.tracks.clone(),
-        track_files: opts.tracks.iter().map(|&t| track_stem(pkg, opts.head, t)).collect(),
+        track_files: track_files(pkg, spec, opts)?,
         shifts: opts.augment.shifts.clone(),
         rc: opts.augment.rc,
         shift_pad: opts.augment.pad,
@@ -192,6 +224,7 @@ pub fn predict(
             Target::Regions(_) => Some("summit-or-midpoint".into()),
         },
         engine: predictor.identity(),
+        profile_counts: opts.profile_counts,
     };
     std::fs::create_dir_all(out.join(PARTS_DIR)).map_err(|e| Error::io(out, e))?;
     if crate::jobs::run_dir::finished(&out.join(DONE_FILE), &manifest, out)? {

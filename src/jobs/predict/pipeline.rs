@@ -97,7 +97,9 @@ pub(super) fn run_pipeline(
             let _ = tx_batch.send(Err(e));
         }
     });
-    let tracks = opts.tracks.len();
+    // With a profile as counts, the predictor's last column is the log count: written once per
+    // window, at the centre of its written bins.
+    let tracks = opts.tracks.len() + usize::from(opts.profile_counts);
     let out_dir = out.to_path_buf();
     let abort_after: Option<usize> = std::env::var("S2F_TEST_ABORT_AFTER_PARTS").ok().and_then(|v| v.parse().ok());
     let writer = std::thread::spawn(move || -> Result<()> {
@@ -153,9 +155,14 @@ pub(super) fn run_pipeline(
             let values = match (present, &y) {
                 (true, Some(y)) => {
                     let mut v = Vec::with_capacity(w.n_bins * tracks);
+                    let count_column = y.shape()[2] - 1;
+                    let centre = w.first_bin + w.n_bins / 2;
                     for b in w.first_bin..w.first_bin + w.n_bins {
                         for &t in &opts.tracks {
                             v.push(y[[row, b, t]]);
+                        }
+                        if opts.profile_counts {
+                            v.push(if b == centre { y[[row, b, count_column]] } else { f32::NAN });
                         }
                     }
                     row += 1;
