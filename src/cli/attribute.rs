@@ -31,6 +31,16 @@ enum CombineArg {
     Mean,
 }
 
+/// What a map attributes.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ObjectiveArg {
+    /// The sum of the selected bins of a track (or of the tracks' mean).
+    Sum,
+    /// BPNet's profile objective: Σ softmax(logits)·(logits − mean) with the softmax held
+    /// constant, one softmax over the selected bins and tracks of a map.
+    Profile,
+}
+
 /// Arguments of `s2f attribute`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -53,9 +63,14 @@ pub struct Args {
     /// Sum the N central bins instead.
     #[arg(long)]
     center: Option<usize>,
-    /// One map per track, or one for their mean.
-    #[arg(long, value_enum, default_value_t = CombineArg::PerTrack)]
-    combine: CombineArg,
+    /// One map per track, or one for their mean (with --objective profile: one map, one softmax
+    /// over the tracks jointly). Default per-track; mean with the profile objective.
+    #[arg(long, value_enum)]
+    combine: Option<CombineArg>,
+    /// The objective: `sum`, or `profile` (BPNet's; the default on profile heads with a count
+    /// head, e.g. a converted BPNet's or ChromBPNet's `profile`).
+    #[arg(long, value_enum)]
+    objective: Option<ObjectiveArg>,
     /// Keep raw gradients (no centring over the four bases).
     #[arg(long)]
     no_center: bool,
@@ -146,9 +161,19 @@ pub fn run(args: Args) -> Result<()> {
         bail!("--references and --hypothetical are DeepLIFT options (--method deeplift)");
     }
     let span = args.span.as_deref().map(|s| super::parse_range("--span", s)).transpose()?;
-    let combine = match args.combine {
-        CombineArg::PerTrack => Combine::PerTrack,
-        CombineArg::Mean => Combine::Mean,
+    let profile = match args.objective {
+        Some(o) => o == ObjectiveArg::Profile,
+        None => spec.heads[head].profile_counts.is_some(),
+    };
+    if profile && args.objective.is_none() {
+        tracing::info!(
+            "head {:?} is a profile of logits: attributing BPNet's profile objective (--objective sum for the sum)",
+            spec.heads[head].name
+        );
+    }
+    let combine = match (args.combine, profile) {
+        (Some(CombineArg::PerTrack), _) | (None, false) => Combine::PerTrack,
+        (Some(CombineArg::Mean), _) | (None, true) => Combine::Mean,
     };
     let opts = AttributeOptions {
         method,
@@ -164,6 +189,7 @@ pub fn run(args: Args) -> Result<()> {
         shuffles: args.shuffles,
         seed: args.seed,
         hypothetical: args.hypothetical,
+        profile,
     };
     let mut attributor = Attributor::new(&pkg, args.engine.into(), args.device.into(), opts)?;
     let (x, names) = args.sequences.read(spec)?;
@@ -175,7 +201,10 @@ pub fn run(args: Args) -> Result<()> {
     let maps = attribute_all(&mut attributor, &x, refs.as_ref(), method, args.shuffles)?;
     let table = &spec.heads[head].tracks;
     let track_ids: Vec<String> = match combine {
-        Combine::Mean => vec![format!("mean({})", tracks.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(","))],
+        Combine::Mean => {
+            let list = tracks.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",");
+            vec![if profile { format!("profile({list})") } else { format!("mean({list})") }]
+        }
         Combine::PerTrack => tracks
             .iter()
             .map(|&t| {
@@ -230,6 +259,7 @@ pub fn run(args: Args) -> Result<()> {
         "head": spec.heads[head].name,
         "tracks": tracks,
         "track_ids": track_ids,
+        "objective": if profile { "profile: sum of softmax(logits)·(logits − mean), softmax constant" } else { "sum" },
         "combine": match combine { Combine::PerTrack => "per-track", Combine::Mean => "mean" },
         "bins": bins.map(|r| [r.start, r.end]),
         "centred_over_bases": matches!(method, Method::Grad | Method::Ism) && !args.no_center,

@@ -45,12 +45,13 @@ pub fn shuffled_references(x: ArrayView3<f32>, k: usize, seed: u64, first: usize
 }
 
 /// Runs the DeepLIFT graph on `engine` for `x` `(N, L, 4)` with references `refs`
-/// `(N, R, L, 4)` and the objectives `(maps, bins, tracks)`, `batch` rows per run.
+/// `(N, R, L, 4)` and the objectives `(N, maps, bins, tracks)` — per sequence, or `(1, maps,
+/// bins, tracks)` shared by all — `batch` rows per run.
 pub fn deeplift(
     engine: &mut dyn Engine,
     x: ArrayView3<f32>,
     refs: ArrayView4<f32>,
-    objectives: &Array3<f32>,
+    objectives: ArrayView4<f32>,
     batch: usize,
     hypothetical: bool,
 ) -> Result<DeepLiftOut> {
@@ -62,7 +63,11 @@ pub fn deeplift(
             refs.shape()
         )));
     }
-    let (maps, bins, tracks) = objectives.dim();
+    let (per, maps, bins, tracks) = objectives.dim();
+    if per != 1 && per != n {
+        return Err(Error::InvalidArgument(format!("objectives for {per} sequences; {n} given")));
+    }
+    let objectives_of = |sq: usize| objectives.index_axis(Axis(0), if per == 1 { 0 } else { sq });
     let rows = n * maps * nr;
     let mut out = Array4::<f32>::zeros((n, maps, l, 4));
     let (mut worst, mut scale) = (0f32, 0f32);
@@ -79,7 +84,7 @@ pub fn deeplift(
             let (sq, mp, r) = who(row);
             xb.index_axis_mut(Axis(0), j).assign(&x.index_axis(Axis(0), sq));
             rb.index_axis_mut(Axis(0), j).assign(&refs.slice(s![sq, r, .., ..]));
-            ob.index_axis_mut(Axis(0), j).assign(&objectives.index_axis(Axis(0), mp));
+            ob.index_axis_mut(Axis(0), j).assign(&objectives_of(sq).index_axis(Axis(0), mp));
         }
         let outs = engine.run_inputs(vec![xb.clone().into_dyn(), rb.clone().into_dyn(), ob.into_dyn()])?;
         if outs.len() != 3 {
@@ -103,7 +108,7 @@ pub fn deeplift(
         }
         for (j, row) in (start..end).enumerate() {
             let (sq, mp, _) = who(row);
-            let w = objectives.slice(s![mp..mp + 1, .., ..]).to_owned();
+            let w = objectives_of(sq).slice(s![mp..mp + 1, .., ..]).to_owned();
             let want = objective_values(&fy.slice(s![j..j + 1, .., ..]).to_owned().into_dyn(), &w)[(0, 0)]
                 - objective_values(&fr.slice(s![j..j + 1, .., ..]).to_owned().into_dyn(), &w)[(0, 0)];
             let mut sum = 0f32;

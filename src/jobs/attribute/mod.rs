@@ -22,6 +22,10 @@
 //!   given or dinucleotide shuffles of each sequence ([`deeplift`]); attributions of the
 //!   observed bases, or hypothetical contributions of every base. Not centred.
 //!
+//! With `profile`, the objective is BPNet's profile objective instead of a sum: each map's
+//! cells weighted by the sequence's own softmax minus uniform ([`objective`]); the default
+//! for profile heads with a count head.
+//!
 //! With `rc`, the maps of the reverse complement, mapped back to forward coordinates (reverse
 //! both axes), are averaged with the forward ones. The reverse complement's objective covers
 //! the same stretch of DNA: its bins reversed (the head's bins must be centred in the window)
@@ -30,6 +34,7 @@
 pub mod deeplift;
 pub mod ism;
 pub mod logo;
+pub mod objective;
 pub mod output;
 
 use std::ops::Range;
@@ -95,6 +100,8 @@ pub struct AttributeOptions {
     pub seed: u64,
     /// DeepLIFT: hypothetical contributions of every base instead of the observed base's.
     pub hypothetical: bool,
+    /// BPNet's profile objective (see [`objective`]) instead of the sum over the cells.
+    pub profile: bool,
 }
 
 impl AttributeOptions {
@@ -115,6 +122,7 @@ impl AttributeOptions {
             shuffles: 20,
             seed: 0,
             hypothetical: false,
+            profile: false,
         }
     }
 }
@@ -133,6 +141,8 @@ pub struct Attributor {
     rc_objectives: Array3<f32>,
     /// The split model of fast ISM.
     fast_ism: Option<FastIsm>,
+    /// The plain forward graph, for the profile objective's weights with gradient methods.
+    forward: Option<Box<dyn Engine>>,
     /// Sequences attributed so far (DeepLIFT shuffles are seeded by sequence index).
     seen: usize,
     /// DeepLIFT: the largest relative summation-to-delta deviation so far.
@@ -213,6 +223,12 @@ impl Attributor {
             return Err(Error::InvalidArgument("DeepLIFT needs at least one shuffle per sequence".into()));
         }
         let engine = create(kind, device, &graph)?;
+        let forward = match (opts.profile, opts.method) {
+            (true, Method::Grad | Method::GradXInput | Method::DeepLift) => {
+                Some(create(kind, device, &crate::model::onnx::emit(spec, weights, EmitOptions::default())?)?)
+            }
+            _ => None,
+        };
         let fast_ism = match opts.method {
             Method::Ism if opts.split_ism => match FastIsm::new(spec, weights, kind, device) {
                 Ok(f) => Some(f),
@@ -232,6 +248,7 @@ impl Attributor {
             objectives,
             rc_objectives,
             fast_ism,
+            forward,
             seen: 0,
             max_delta: 0.0,
         })
@@ -321,21 +338,54 @@ impl Attributor {
 
     /// One pass over `x` (no reverse complement).
     fn pass(&mut self, x: ArrayView3<f32>, refs: Option<&Array4<f32>>) -> Result<Array4<f32>> {
+        let per_sequence = self.profile_objectives(x)?;
         match self.opts.method {
-            Method::Ism => self.ism(x),
+            Method::Ism => self.ism(x, per_sequence.as_ref()),
             Method::DeepLift => {
                 let refs = refs.ok_or_else(|| Error::InvalidArgument("DeepLIFT needs references".into()))?;
                 let (batch, hyp) = (self.opts.batch, self.opts.hypothetical);
-                let r = deeplift::deeplift(self.engine.as_mut(), x, refs.view(), &self.objectives, batch, hyp)?;
+                let objectives = match &per_sequence {
+                    Some(w) => w.view(),
+                    None => self.objectives.view().insert_axis(Axis(0)),
+                };
+                let r = deeplift::deeplift(self.engine.as_mut(), x, refs.view(), objectives, batch, hyp)?;
                 self.max_delta = self.max_delta.max(r.max_delta);
                 Ok(r.maps)
             }
-            Method::Grad | Method::GradXInput => self.gradients(x),
+            Method::Grad | Method::GradXInput => self.gradients(x, per_sequence.as_ref()),
         }
     }
 
-    /// Objective values `(rows, maps)` of the model's outputs for `x`, in engine batches.
-    fn objectives_of(&mut self, x: &Array3<f32>) -> Result<Array2<f32>> {
+    /// With the profile objective, each sequence's objectives `(N, maps, bins, tracks)` from its
+    /// forward pass ([`objective::profile_weights`]); None otherwise.
+    fn profile_objectives(&mut self, x: ArrayView3<f32>) -> Result<Option<Array4<f32>>> {
+        if !self.opts.profile {
+            return Ok(None);
+        }
+        let (n, bins, tracks) = (x.dim().0, self.bins, self.tracks);
+        let mut logits = Array3::<f32>::zeros((n, bins, tracks));
+        let engine = match &mut self.forward {
+            Some(f) => f.as_mut(),
+            None => self.engine.as_mut(),
+        };
+        let mut start = 0;
+        while start < n {
+            let end = (start + self.opts.batch).min(n);
+            let outs = engine.run(x.slice(ndarray::s![start..end, .., ..]).to_owned().into_dyn())?;
+            let y = take_head(engine, outs, self.opts.head, [end - start, bins, tracks])?;
+            logits.slice_mut(ndarray::s![start..end, .., ..]).assign(
+                &y.view()
+                    .into_shape_with_order((end - start, bins, tracks))
+                    .map_err(|e| Error::InvalidArgument(format!("head output: {e}")))?,
+            );
+            start = end;
+        }
+        objective::profile_weights(logits.view(), &self.objectives).map(Some)
+    }
+
+    /// Objective values `(rows, maps)` of the model's outputs for `x` under `objectives`, in
+    /// engine batches.
+    fn objectives_of(&mut self, x: &Array3<f32>, objectives: &Array3<f32>) -> Result<Array2<f32>> {
         let rows = x.dim().0;
         let mut out = Array2::<f32>::zeros((rows, self.maps()));
         let mut start = 0;
@@ -344,22 +394,23 @@ impl Attributor {
             let xb = x.slice(ndarray::s![start..end, .., ..]).to_owned().into_dyn();
             let outs = self.engine.run(xb)?;
             let y = take_head(self.engine.as_ref(), outs, self.opts.head, [end - start, self.bins, self.tracks])?;
-            out.slice_mut(ndarray::s![start..end, ..]).assign(&objective_values(&y, &self.objectives));
+            out.slice_mut(ndarray::s![start..end, ..]).assign(&objective_values(&y, objectives));
             start = end;
         }
         Ok(out)
     }
 
     /// Saturation mutagenesis of each sequence of `x`.
-    fn ism(&mut self, x: ArrayView3<f32>) -> Result<Array4<f32>> {
+    fn ism(&mut self, x: ArrayView3<f32>, per_sequence: Option<&Array4<f32>>) -> Result<Array4<f32>> {
         let (n, l, _) = x.dim();
         let maps = self.maps();
         let span = self.opts.span.clone().unwrap_or(0..l);
         let mut out = Array4::<f32>::zeros((n, maps, l, 4));
         for s in 0..n {
             let xs = x.index_axis(Axis(0), s);
+            let objectives = objective::of_sequence(per_sequence, &self.objectives, s).to_owned();
             if let Some(fast) = &mut self.fast_ism {
-                let maps = fast.sequence(xs, span.clone(), &self.objectives, self.opts.head, self.opts.batch)?;
+                let maps = fast.sequence(xs, span.clone(), &objectives, self.opts.head, self.opts.batch)?;
                 out.index_axis_mut(Axis(0), s).assign(&maps);
                 continue;
             }
@@ -374,7 +425,7 @@ impl Attributor {
                 pos.fill(0.0);
                 pos[b] = 1.0;
             }
-            let obj = self.objectives_of(&batch)?;
+            let obj = self.objectives_of(&batch, &objectives)?;
             for (k, &(i, b)) in muts.iter().enumerate() {
                 for m in 0..maps {
                     out[(s, m, i, b)] = obj[(k + 1, m)] - obj[(0, m)];
@@ -391,7 +442,7 @@ impl Attributor {
     }
 
     /// Gradient methods: every sequence × map as one row of the gradient graph.
-    fn gradients(&mut self, x: ArrayView3<f32>) -> Result<Array4<f32>> {
+    fn gradients(&mut self, x: ArrayView3<f32>, per_sequence: Option<&Array4<f32>>) -> Result<Array4<f32>> {
         let (n, l, _) = x.dim();
         let maps = self.maps();
         let rows = n * maps;
@@ -404,7 +455,8 @@ impl Attributor {
             let mut ob = Array3::<f32>::zeros((m, self.bins, self.tracks));
             for (j, r) in (start..end).enumerate() {
                 xb.index_axis_mut(Axis(0), j).assign(&x.index_axis(Axis(0), r / maps));
-                ob.index_axis_mut(Axis(0), j).assign(&self.objectives.index_axis(Axis(0), r % maps));
+                let objectives = objective::of_sequence(per_sequence, &self.objectives, r / maps);
+                ob.index_axis_mut(Axis(0), j).assign(&objectives.index_axis(Axis(0), r % maps));
             }
             let outs = self.engine.run_inputs(vec![xb.into_dyn(), ob.into_dyn()])?;
             let g = outs.get(1).ok_or_else(|| Error::Engine {
