@@ -31,6 +31,7 @@ fn drg_shallow_steps(c: &mut Criterion) {
         length: l,
         x,
         modalities: vec![Modality { name: "atac".into(), tracks: vec!["t".into(); tracks], bins: 1, values }],
+        inputs: vec![],
     };
     let optim = OptimConfig {
         kind: OptimizerKind::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8 },

@@ -25,6 +25,27 @@ enum StatArg {
     Mean,
 }
 
+/// How drg-multi combines its inputs.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum MergeArg {
+    Concat,
+    Difference,
+    ExpDifference,
+    Fraction,
+}
+
+impl MergeArg {
+    fn merge(self) -> s2f::model::graph::Merge {
+        use s2f::model::graph::Merge;
+        match self {
+            MergeArg::Concat => Merge::Concat,
+            MergeArg::Difference => Merge::Difference,
+            MergeArg::ExpDifference => Merge::ExpDifference,
+            MergeArg::Fraction => Merge::Fraction,
+        }
+    }
+}
+
 /// Arguments of `s2f train`.
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("model").required(true).args(["spec", "arch", "init"])))]
@@ -32,15 +53,18 @@ pub struct Args {
     /// Model spec (model.json) to train from fresh weights.
     #[arg(long)]
     spec: Option<PathBuf>,
-    /// Preset architecture: drg-shallow, drg-dilated, basenji2, bpnet (profile + counts).
+    /// Preset architecture: drg-shallow, drg-dilated, basenji2, bpnet (profile + counts),
+    /// drg-multi (one DRG CNN per one-hot file, combined; see --merge).
     #[arg(long)]
     arch: Option<String>,
     /// Package to fine-tune (imported or trained).
     #[arg(long)]
     init: Option<PathBuf>,
-    /// One-hot .npz from `s2f onehot` (DRG-style data).
-    #[arg(long, requires = "targets")]
-    onehot: Option<PathBuf>,
+    /// One-hot .npz from `s2f onehot` (DRG-style data). Several, comma-separated, for
+    /// multi-input models: one sequence per file and data point, matched by name; the first is
+    /// the primary input, the others are named after their file stems.
+    #[arg(long, requires = "targets", value_delimiter = ',')]
+    onehot: Vec<PathBuf>,
     /// Target file(s) (csv/tsv with a '#' header of track names, or npz with counts/names/celltypes);
     /// comma-separated or repeated; each file is one head.
     #[arg(long, value_delimiter = ',')]
@@ -165,6 +189,15 @@ pub struct Args {
     /// Preset residual blocks (drg-dilated, basenji2).
     #[arg(long)]
     blocks: Option<usize>,
+    /// drg-multi: units of each input's embedding and of the dense layer after concatenation
+    /// (default 512, DRG's cnn_embedding).
+    #[arg(long)]
+    embedding: Option<usize>,
+    /// drg-multi: how the inputs combine: concat (embeddings concatenated, then a dense layer;
+    /// the default) or, for two inputs, DRG's analytic functions of per-input read-outs a, b:
+    /// difference a − b, exp-difference exp(min(a − b, ln 2048)), fraction (ReLU a + 1e-12)/(ReLU b + 1e-12).
+    #[arg(long, value_enum)]
+    merge: Option<MergeArg>,
     /// Training device.
     #[arg(long, value_enum, default_value = "cpu")]
     device: TrainDevice,
@@ -178,7 +211,14 @@ pub fn run(args: Args) -> Result<()> {
         kernel: args.kernel,
         pool: args.pool,
         blocks: args.blocks,
+        embedding: args.embedding,
+        merge: args.merge.map(MergeArg::merge),
     };
+    if args.arch.as_deref() != Some(s2f::train::presets::DRG_MULTI)
+        && (args.embedding.is_some() || args.merge.is_some())
+    {
+        bail!("--embedding and --merge are options of --arch drg-multi");
+    }
     let model = match (&args.spec, &args.arch, &args.init) {
         (Some(s), None, None) => ModelSource::Spec(s.clone()),
         (None, Some(a), None) => ModelSource::Arch(a.clone(), sizes),
@@ -205,8 +245,10 @@ pub fn run(args: Args) -> Result<()> {
     if args.count_weight.is_some_and(|w| !(w.is_finite() && w >= 0.0)) {
         bail!("--count-weight must be a finite non-negative number");
     }
-    let data = match (&args.onehot, &args.genome) {
-        (Some(onehot), None) => DataSource::Files { onehot: onehot.clone(), targets: args.targets.clone() },
+    let data = match (args.onehot.split_first(), &args.genome) {
+        (Some((onehot, inputs)), None) => {
+            DataSource::Files { onehot: onehot.clone(), inputs: inputs.to_vec(), targets: args.targets.clone() }
+        }
         (None, Some(fasta)) => DataSource::Genome {
             fasta: fasta.clone(),
             bed: args.bed.clone(),

@@ -62,6 +62,9 @@ pub struct Dataset {
     pub x: Vec<f32>,
     /// One entry per head.
     pub modalities: Vec<Modality>,
+    /// Further one-hot inputs of multi-input models, aligned with `x`
+    /// ([`crate::train::multi`]).
+    pub inputs: Vec<crate::train::multi::InputData>,
 }
 
 impl Dataset {
@@ -327,7 +330,7 @@ pub fn from_files(onehot: &Path, targets: &[PathBuf]) -> Result<Dataset> {
     }
     let names: Vec<String> = keep.iter().map(|&i| names[i].clone()).collect();
     let chroms = names.iter().map(|n| chrom_of_name(n)).collect();
-    Ok(Dataset { names, chroms, length, x: xs, modalities })
+    Ok(Dataset { names, chroms, length, x: xs, modalities, inputs: vec![] })
 }
 
 /// One group of bigWig files that forms one head.
@@ -431,6 +434,7 @@ pub fn from_genome(
         length,
         x,
         modalities,
+        inputs: vec![],
     })
 }
 

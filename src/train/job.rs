@@ -22,8 +22,9 @@ use crate::train::data::{self, BigwigGroup, BinStat, Dataset, Set};
 use crate::train::finetune::{new_heads, resolve_tracks, select_tracks, HeadMode};
 use crate::train::init::init_weights;
 use crate::train::loss::Loss;
+use crate::train::multi;
 use crate::train::net::ParamStore;
-use crate::train::presets::{preset, PresetSizes};
+use crate::train::presets::{self, preset, preset_source, PresetSizes};
 use crate::train::report::{self, CorrRow};
 use crate::train::trainer::{
     gather, head_map, per_point_pearson, per_track_pearson, predict, train, EpochLog, TrainConfig,
@@ -52,8 +53,11 @@ pub enum ModelSource {
 pub enum DataSource {
     /// One-hot `.npz` and one target file per head.
     Files {
-        /// One-hot file.
+        /// One-hot file (the primary input).
         onehot: PathBuf,
+        /// Further one-hot files of multi-input models, aligned by data-point name
+        /// ([`crate::train::multi`]).
+        inputs: Vec<PathBuf>,
         /// Target files.
         targets: Vec<PathBuf>,
     },
@@ -150,12 +154,20 @@ fn detect_n_value(x: &[f32]) -> Option<f32> {
 /// Runs the job; `on_epoch` sees each epoch's log row.
 pub fn run(job: &TrainJob, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<TrainSummary> {
     // 1. Data whose shape does not depend on the model.
+    let mut input_names = Vec::new();
     let mut dataset = match &job.data {
-        DataSource::Files { onehot, targets } => {
+        DataSource::Files { onehot, inputs, targets } => {
             if targets.is_empty() {
                 return Err(Error::InvalidArgument("give at least one target file".into()));
             }
-            Some(data::from_files(onehot, targets)?)
+            let mut d = data::from_files(onehot, targets)?;
+            if !inputs.is_empty() {
+                let files: Vec<PathBuf> = std::iter::once(onehot.clone()).chain(inputs.iter().cloned()).collect();
+                let names = multi::input_names(&files);
+                multi::attach_inputs(&mut d, inputs, &names[1..])?;
+                input_names = names;
+            }
+            Some(d)
         }
         DataSource::Genome { .. } => None,
     };
@@ -174,7 +186,35 @@ pub fn run(job: &TrainJob, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<TrainS
             if sizes.length.is_none() {
                 sizes.length = dataset.as_ref().map(|d| d.length as u64);
             }
-            let mut spec = preset(name, sizes, &modality_shapes)?;
+            let mut spec = match (name.as_str(), &dataset) {
+                (presets::DRG_MULTI, Some(d)) => {
+                    let inputs: Vec<(String, u64)> = std::iter::once(d.length)
+                        .chain(d.inputs.iter().map(|i| i.length))
+                        .zip(&input_names)
+                        .map(|(l, n)| (n.clone(), l as u64))
+                        .collect();
+                    let combination = match sizes.merge {
+                        None | Some(crate::model::graph::Merge::Concat) => multi::Combination::Concat,
+                        Some(m) => multi::Combination::Analytic(m),
+                    };
+                    let mut s = multi::drg_multi(
+                        sizes,
+                        &inputs,
+                        sizes.embedding.unwrap_or(512),
+                        combination,
+                        &modality_shapes,
+                    )?;
+                    s.source = preset_source(name);
+                    s
+                }
+                (presets::DRG_MULTI, None) => {
+                    return Err(Error::InvalidArgument(
+                        "drg-multi trains on one-hot files (--onehot a.npz,b.npz --targets …), not genome windows"
+                            .into(),
+                    ))
+                }
+                _ => preset(name, sizes, &modality_shapes)?,
+            };
             if let Some(n) = data_n {
                 spec.input.n_value = n;
             }
@@ -235,6 +275,17 @@ pub fn run(job: &TrainJob, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<TrainS
                 m.name = spec.heads[i].name.clone();
             }
         }
+    }
+    // Further inputs: the data's one-hot files after the first, in the model's input order.
+    if let (Some(d), DataSource::Files { onehot, .. }) = (&mut dataset, &job.data) {
+        if !spec.inputs.is_empty() || !d.inputs.is_empty() {
+            multi::match_inputs(&spec, d, onehot)?;
+        }
+    } else if !spec.inputs.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "the model reads further inputs ({}): train it on one-hot files (--onehot a.npz,b.npz)",
+            spec.inputs.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
+        )));
     }
     // 3. Genome data, binned by the heads' geometry.
     let dataset = match (dataset, &job.data) {
@@ -374,8 +425,8 @@ fn finish<B: Backend>(
         notes.insert("init".into(), package.display().to_string());
     }
     let files: Vec<String> = match &job.data {
-        DataSource::Files { onehot, targets } => {
-            std::iter::once(onehot).chain(targets).map(|p| p.display().to_string()).collect()
+        DataSource::Files { onehot, inputs, targets } => {
+            std::iter::once(onehot).chain(inputs).chain(targets).map(|p| p.display().to_string()).collect()
         }
         DataSource::Genome { fasta, bed, bigwigs, .. } => {
             std::iter::once(fasta).chain(bed).chain(bigwigs.iter().flatten()).map(|p| p.display().to_string()).collect()

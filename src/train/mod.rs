@@ -7,7 +7,8 @@
 //! - [`loss`]: MSE, Poisson, DRG's correlation + MSE, multinomial.
 //! - [`optim`]: SGD with momentum, AdamW, warm-up, gradient clipping.
 //! - [`data`]: one-hot + target files, or genome windows + bigWig targets; splits.
-//! - [`presets`]: `drg-shallow`, `drg-dilated`, `basenji2`.
+//! - [`presets`]: `drg-shallow`, `drg-dilated`, `basenji2`, `bpnet`.
+//! - [`multi`]: further one-hot inputs and the `drg-multi` architecture.
 //! - [`finetune`]: track selection, head replacement or addition.
 //! - [`metrics`]: Pearson r per track and per data point.
 //! - [`trainer`]: the loop (augmentation, early stopping, reproducibility).
@@ -24,6 +25,7 @@ pub mod init;
 pub mod job;
 pub mod loss;
 pub mod metrics;
+pub mod multi;
 pub mod net;
 pub mod optim;
 pub mod presets;

@@ -39,10 +39,18 @@ pub struct PresetSizes {
     pub pool: Option<usize>,
     /// Residual blocks.
     pub blocks: Option<usize>,
+    /// `drg-multi`: units of each input's embedding and of the dense layer (default 512).
+    pub embedding: Option<usize>,
+    /// `drg-multi`: how inputs combine (`concat`, the default, or an analytic merge).
+    pub merge: Option<crate::model::graph::Merge>,
 }
 
 /// Preset names.
-pub const PRESETS: &[&str] = &["drg-shallow", "drg-dilated", "basenji2", "bpnet"];
+pub const PRESETS: &[&str] = &["drg-shallow", "drg-dilated", "basenji2", "bpnet", DRG_MULTI];
+
+/// The multi-input architecture, built by [`crate::train::multi::drg_multi`] from the data's
+/// one-hot files.
+pub const DRG_MULTI: &str = "drg-multi";
 
 /// Name of the count head of the `bpnet` preset.
 pub const BPNET_COUNTS: &str = "counts";
@@ -57,18 +65,28 @@ pub fn preset(name: &str, sizes: PresetSizes, heads: &[(String, usize)]) -> Resu
         "drg-dilated" => drg(sizes, heads, sizes.blocks.unwrap_or(4))?,
         "basenji2" => basenji2(sizes, heads)?,
         "bpnet" => bpnet(sizes, heads)?,
+        DRG_MULTI => {
+            return Err(Error::InvalidArgument(
+                "drg-multi is built from several one-hot files (--onehot a.npz,b.npz)".into(),
+            ))
+        }
         other => {
             return Err(Error::InvalidArgument(format!("unknown architecture {other:?} ({})", PRESETS.join(", "))))
         }
     };
-    spec.source = Some(Source {
+    spec.source = preset_source(name);
+    spec.analyze()?;
+    Ok(spec)
+}
+
+/// Provenance of a preset-built spec.
+pub fn preset_source(name: &str) -> Option<Source> {
+    Some(Source {
         format: "s2f-train".into(),
         files: vec![],
         sha256: vec![],
         notes: [("arch".to_string(), name.to_string())].into_iter().collect(),
-    });
-    spec.analyze()?;
-    Ok(spec)
+    })
 }
 
 fn bpnet(sizes: PresetSizes, heads: &[(String, usize)]) -> Result<ModelSpec> {
@@ -121,48 +139,7 @@ fn drg(sizes: PresetSizes, heads: &[(String, usize)], blocks: usize) -> Result<M
     let length = sizes.length.unwrap_or(401) as usize;
     let filters = sizes.filters.unwrap_or(if blocks > 0 { 128 } else { 256 });
     let kernel = sizes.kernel.unwrap_or(15);
-    let pool = sizes.pool.unwrap_or(length.div_ceil(5));
-    if pool == 0 || pool > length {
-        return Err(Error::InvalidArgument(format!("pooling window {pool} does not fit length {length}")));
-    }
-    let mut trunk = vec![
-        Layer::StrandMax(StrandMax {
-            layers: vec![Layer::Conv1d(Conv1d {
-                name: Some("conv1".into()),
-                filters,
-                kernel,
-                dilation: 1,
-                bias: false,
-                padding: Padding::Same,
-            })],
-        }),
-        Layer::Activation(ActivationLayer { function: Activation::GeluErf }),
-    ];
-    for b in 0..blocks {
-        trunk.push(Layer::Residual(Residual {
-            layers: vec![
-                Layer::Conv1d(Conv1d {
-                    name: Some(format!("res{b}.conv")),
-                    filters,
-                    kernel: 3,
-                    dilation: 2usize.pow(b as u32 + 1),
-                    bias: false,
-                    padding: Padding::Same,
-                }),
-                Layer::BatchNorm(BatchNorm { name: Some(format!("res{b}.bn")), eps: 1e-5 }),
-                Layer::Activation(ActivationLayer { function: Activation::GeluErf }),
-            ],
-        }));
-    }
-    let total_pad = length.div_ceil(pool) * pool - length;
-    let side = total_pad.div_ceil(2);
-    trunk.push(Layer::WeightedPool(WeightedPool {
-        size: pool,
-        pad_left: side,
-        pad_right: side,
-        pad_value: PoolPad::Min,
-    }));
-    trunk.push(Layer::Flatten(Flatten {}));
+    let trunk = drg_body("", length, sizes, blocks)?;
     let heads = heads
         .iter()
         .map(|(name, tracks)| Head {
@@ -191,6 +168,56 @@ fn drg(sizes: PresetSizes, heads: &[(String, usize)], blocks: usize) -> Result<M
         heads,
         source: None,
     })
+}
+
+/// DRG's CNN body for `length` bp (strand-max convolution, GELU, `blocks` dilated residual
+/// blocks, weighted pooling, flatten), its weights named `{prefix}conv1`, `{prefix}res0.conv`, ….
+pub(crate) fn drg_body(prefix: &str, length: usize, sizes: PresetSizes, blocks: usize) -> Result<Vec<Layer>> {
+    let filters = sizes.filters.unwrap_or(if blocks > 0 { 128 } else { 256 });
+    let kernel = sizes.kernel.unwrap_or(15);
+    let pool = sizes.pool.unwrap_or(length.div_ceil(5));
+    if pool == 0 || pool > length {
+        return Err(Error::InvalidArgument(format!("pooling window {pool} does not fit length {length}")));
+    }
+    let mut trunk = vec![
+        Layer::StrandMax(StrandMax {
+            layers: vec![Layer::Conv1d(Conv1d {
+                name: Some(format!("{prefix}conv1")),
+                filters,
+                kernel,
+                dilation: 1,
+                bias: false,
+                padding: Padding::Same,
+            })],
+        }),
+        Layer::Activation(ActivationLayer { function: Activation::GeluErf }),
+    ];
+    for b in 0..blocks {
+        trunk.push(Layer::Residual(Residual {
+            layers: vec![
+                Layer::Conv1d(Conv1d {
+                    name: Some(format!("{prefix}res{b}.conv")),
+                    filters,
+                    kernel: 3,
+                    dilation: 2usize.pow(b as u32 + 1),
+                    bias: false,
+                    padding: Padding::Same,
+                }),
+                Layer::BatchNorm(BatchNorm { name: Some(format!("{prefix}res{b}.bn")), eps: 1e-5 }),
+                Layer::Activation(ActivationLayer { function: Activation::GeluErf }),
+            ],
+        }));
+    }
+    let total_pad = length.div_ceil(pool) * pool - length;
+    let side = total_pad.div_ceil(2);
+    trunk.push(Layer::WeightedPool(WeightedPool {
+        size: pool,
+        pad_left: side,
+        pad_right: side,
+        pad_value: PoolPad::Min,
+    }));
+    trunk.push(Layer::Flatten(Flatten {}));
+    Ok(trunk)
 }
 
 fn basenji2(sizes: PresetSizes, heads: &[(String, usize)]) -> Result<ModelSpec> {

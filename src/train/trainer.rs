@@ -354,8 +354,18 @@ pub fn head_map(spec: &ModelSpec, data: &Dataset) -> Result<Vec<usize>> {
     Ok(map)
 }
 
-/// Assembles one batch of data points `idx`: one-hot `(n, L, 4)` and one `(n, bins, tracks)`
-/// target tensor per modality, with the augmentation `cfg` asks for.
+/// One batch of model inputs: the primary one-hot `(n, L, 4)` and the further inputs, each
+/// `(n, L_i, 4)`, in the spec's order.
+pub struct BatchInputs<B: Backend> {
+    /// Primary one-hot.
+    pub x: Tensor<B, 3>,
+    /// Further one-hot inputs.
+    pub extra: Vec<Tensor<B, 3>>,
+}
+
+/// Assembles one batch of data points `idx`: the inputs ([`BatchInputs`]) and one
+/// `(n, bins, tracks)` target tensor per modality, with the augmentation `cfg` asks for (the
+/// same shift and strand for every input of a data point).
 pub fn make_batch<B: Backend>(
     spec: &ModelSpec,
     data: &Dataset,
@@ -363,8 +373,9 @@ pub fn make_batch<B: Backend>(
     cfg: &TrainConfig,
     rng: &mut impl Rng,
     device: &B::Device,
-) -> (Tensor<B, 3>, Vec<Tensor<B, 3>>) {
+) -> (BatchInputs<B>, Vec<Tensor<B, 3>>) {
     let l = data.length;
+    let mut extra: Vec<Vec<f32>> = data.inputs.iter().map(|d| Vec::with_capacity(idx.len() * d.length * 4)).collect();
     let n_value = spec.input.n_value;
     let mut x = Vec::with_capacity(idx.len() * l * 4);
     let mut ys: Vec<Vec<f32>> = data.modalities.iter().map(|m| Vec::with_capacity(idx.len() * m.width())).collect();
@@ -382,6 +393,13 @@ pub fn make_batch<B: Backend>(
         extend_shifted_onehot(&mut x, seq, shift, n_value);
         if rc {
             reverse_complement_onehot(&mut x[start..]);
+        }
+        for (d, e) in data.inputs.iter().zip(extra.iter_mut()) {
+            let start = e.len();
+            extend_shifted_onehot(e, &d.x[i * d.length * 4..(i + 1) * d.length * 4], shift, n_value);
+            if rc {
+                reverse_complement_onehot(&mut e[start..]);
+            }
         }
         for ((m, y), pairs) in data.modalities.iter().zip(ys.iter_mut()).zip(&pairs) {
             let w = m.width();
@@ -404,13 +422,19 @@ pub fn make_batch<B: Backend>(
     }
     let n = idx.len();
     let xt = Tensor::from_data(TensorData::new(x, [n, l, 4]), device);
+    let extra = data
+        .inputs
+        .iter()
+        .zip(extra)
+        .map(|(d, e)| Tensor::from_data(TensorData::new(e, [n, d.length, 4]), device))
+        .collect();
     let yts = data
         .modalities
         .iter()
         .zip(ys)
         .map(|(m, y)| Tensor::from_data(TensorData::new(y, [n, m.bins, m.tracks.len()]), device))
         .collect();
-    (xt, yts)
+    (BatchInputs { x: xt, extra }, yts)
 }
 
 /// One optimiser step on a batch; `heads[m]` is the head of modality `m`. Returns the batch loss.
@@ -422,7 +446,7 @@ pub fn train_step<B: Backend>(
     store: &mut ParamStore<B>,
     opt: &mut Optimizer<B>,
     cfg: &TrainConfig,
-    x: Tensor<Autodiff<B>, 3>,
+    x: BatchInputs<Autodiff<B>>,
     ys: Vec<Tensor<Autodiff<B>, 3>>,
 ) -> Result<f64> {
     let tensors: HashMap<String, (Tensor<Autodiff<B>, 1>, bool)> = store
@@ -436,7 +460,7 @@ pub fn train_step<B: Backend>(
         .collect();
     let get = |name: &str| tensors.get(name).map(|(t, _)| t.clone());
     let mut interp = Interpreter::new(spec, analysis, &get, true).with_im2col(cfg.im2col);
-    let outs = interp.forward(x)?;
+    let outs = interp.forward_with(x.x, x.extra)?;
     let mut total: Option<Tensor<Autodiff<B>, 1>> = None;
     for (m, (&h, y)) in heads.iter().zip(ys).enumerate() {
         let (loss, weight) = cfg.loss_for(m);
@@ -494,8 +518,17 @@ pub fn predict<B: Backend>(
             x.extend_from_slice(&data.x[i * l * 4..(i + 1) * l * 4]);
         }
         let xt = Tensor::<B, 3>::from_data(TensorData::new(x, [chunk.len(), l, 4]), device);
+        let extra = data
+            .inputs
+            .iter()
+            .map(|d| {
+                let w = d.length * 4;
+                let v: Vec<f32> = chunk.iter().flat_map(|&i| d.x[i * w..(i + 1) * w].iter().copied()).collect();
+                Tensor::<B, 3>::from_data(TensorData::new(v, [chunk.len(), d.length, 4]), device)
+            })
+            .collect();
         let mut interp = Interpreter::new(spec, &analysis, &get, false).with_im2col(im2col);
-        for (o, y) in outs.iter_mut().zip(interp.forward(xt)?) {
+        for (o, y) in outs.iter_mut().zip(interp.forward_with(xt, extra)?) {
             o.extend(to_vec(y)?);
         }
     }
