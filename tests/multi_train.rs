@@ -179,7 +179,58 @@ fn drg_multi_learns_a_difference_of_two_inputs() {
         let r = pearson(&got, &want);
         eprintln!("drg-multi --merge {merge}: held-out Pearson with a − b = {r:.3} ({} data points)", test.len());
         assert!(r > min_r, "{merge}: held-out Pearson {r}");
+        if merge == "difference" {
+            check_per_input_gradients(dir.path(), &pkg_dir, &xa, &xb, &test[..8]);
+        }
     }
+}
+
+/// `s2f attribute --method grad --no-center` on both inputs equals burn's autodiff of the
+/// output with respect to each input; the promoter's motifs raise the output, the utr's lower it.
+fn check_per_input_gradients(dir: &Path, pkg_dir: &Path, xa: &[f32], xb: &[f32], idx: &[usize]) {
+    type Ad = burn::backend::Autodiff<Cpu>;
+    let pick = |x: &[f32], l: usize| -> Vec<f32> {
+        idx.iter().flat_map(|&i| x[i * l * 4..(i + 1) * l * 4].iter().copied()).collect()
+    };
+    let (a, b) = (pick(xa, LEN_A), pick(xb, LEN_B));
+    let (fa, fb, out) = (dir.join("ga.npy"), dir.join("gb.npy"), dir.join("att"));
+    write_npy(&fa, &[idx.len(), LEN_A, 4], &a).unwrap();
+    write_npy(&fb, &[idx.len(), LEN_B, 4], &b).unwrap();
+    let (ia, ib) = (format!("promoter={}", p(&fa)), format!("utr={}", p(&fb)));
+    let args = ["attribute", p(pkg_dir), "--input", &ia, "--input", &ib, "--method", "grad", "--no-center"];
+    ok(&[&args[..], &["--engine", "tract", "--out", p(&out)]].concat());
+    let z = s2f::io::npy::read_npz(out.join("attributions.npz")).unwrap();
+    let get = |k: &str| z.iter().find(|(n, _)| n == k).unwrap_or_else(|| panic!("no {k}")).1.clone();
+    let (ga, gb) = (get("attributions"), get("attributions_utr"));
+    assert_eq!(ga.shape, [idx.len(), 1, LEN_A, 4]);
+    assert_eq!(gb.shape, [idx.len(), 1, LEN_B, 4]);
+    let pkg = Package::open(pkg_dir).unwrap();
+    let spec = pkg.spec.clone().unwrap();
+    let device = Default::default();
+    let store = ParamStore::<Ad>::from_weights(pkg.weights.as_ref().unwrap(), &device);
+    let getp = |name: &str| store.params.get(name).map(|p| p.value.clone());
+    let analysis = spec.analyze().unwrap();
+    let ta = Tensor::<Ad, 3>::from_data(TensorData::new(a.clone(), [idx.len(), LEN_A, 4]), &device).require_grad();
+    let tb = Tensor::<Ad, 3>::from_data(TensorData::new(b.clone(), [idx.len(), LEN_B, 4]), &device).require_grad();
+    let y = Interpreter::new(&spec, &analysis, &getp, false)
+        .with_constant_pool_min(true)
+        .forward_with(ta.clone(), vec![tb.clone()])
+        .unwrap()
+        .swap_remove(0);
+    let grads = y.sum().backward();
+    for (name, got, t) in [("promoter", &ga, &ta), ("utr", &gb, &tb)] {
+        let want = to_vec(t.grad(&grads).unwrap()).unwrap();
+        let got = got.to_f32().unwrap();
+        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let d = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0f32, f32::max);
+        eprintln!("{name}: max |attribute − autodiff| = {d:e} (max |gradient| {scale:e})");
+        assert!(scale > 0.0 && d <= 1e-4 * scale.max(1.0), "{name}: gradient differs from autodiff by {d}");
+    }
+    // Gradient × input summed over each sequence: the promoter's motifs count up, the utr's down.
+    let total = |g: &[f32], x: &[f32]| g.iter().zip(x).map(|(g, x)| (g * x) as f64).sum::<f64>();
+    let (sa, sb) = (total(&ga.to_f32().unwrap(), &a), total(&gb.to_f32().unwrap(), &b));
+    eprintln!("Σ grad × input: promoter {sa:.3}, utr {sb:.3}");
+    assert!(sa > 0.0 && sb < 0.0, "promoter {sa}, utr {sb}");
 }
 
 #[test]

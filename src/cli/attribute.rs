@@ -192,13 +192,19 @@ pub fn run(args: Args) -> Result<()> {
         profile,
     };
     let mut attributor = Attributor::new(&pkg, args.engine.into(), args.device.into(), opts)?;
-    let (x, names) = args.sequences.read(spec)?;
+    let (x, names, extra) = args.sequences.read_all(spec)?;
     let refs = match &args.references {
         Some(p) => Some(read_references(p, x.dim())?),
         None => None,
     };
     tracing::info!("attributing {} sequences × {} maps on {}", x.shape()[0], attributor.maps(), attributor.describe());
-    let maps = attribute_all(&mut attributor, &x, refs.as_ref(), method, args.shuffles)?;
+    let (maps, extra_maps) = if extra.is_empty() {
+        (attribute_all(&mut attributor, &x, refs.as_ref(), method, args.shuffles)?, vec![])
+    } else {
+        let mut all = attribute_inputs_all(&mut attributor, &x, &extra)?;
+        let primary = all.remove(0);
+        (primary, all)
+    };
     let table = &spec.heads[head].tracks;
     let track_ids: Vec<String> = match combine {
         Combine::Mean => {
@@ -221,6 +227,12 @@ pub fn run(args: Args) -> Result<()> {
         w.add("onehot", x.shape(), x.as_slice().context("input layout")?)?;
         w.add_strings("names", &names)?;
         w.add_strings("tracks", &track_ids)?;
+        // Multi-input models: each further input's maps and values under its name.
+        for ((name, _), (m, e)) in attributor.extra_inputs().iter().zip(extra_maps.iter().zip(&extra)) {
+            let m = m.as_standard_layout();
+            w.add(&format!("attributions_{name}"), m.shape(), m.as_slice().context("attribution layout")?)?;
+            w.add(&format!("input_{name}"), e.shape(), e.as_slice().context("input layout")?)?;
+        }
         w.finish()?;
         tracing::info!("wrote {} {:?}", npz.display(), shape);
     }
@@ -266,6 +278,7 @@ pub fn run(args: Args) -> Result<()> {
         "reverse_complement_averaged": args.rc,
         "shape": "(N, maps, L, 4): position, base A,C,G,T",
         "engine": attributor.describe(),
+        "inputs": std::iter::once(spec.input.onnx_name.clone()).chain(attributor.extra_inputs().into_iter().map(|e| e.0)).collect::<Vec<_>>(),
     });
     let json = serde_json::to_string_pretty(&meta)?;
     s2f::io::atomic::write_atomic(args.out.join("attribute.json"), |f| std::io::Write::write_all(f, json.as_bytes()))?;
@@ -283,6 +296,28 @@ fn read_references(path: &std::path::Path, (n, l, c): (usize, usize, usize)) -> 
 }
 
 /// Attributes every sequence of `x` in chunks (bounded engine batches), with a progress bar.
+/// Per-input attributions of a multi-input model, in chunks of sequences: one array per
+/// input, the primary first.
+fn attribute_inputs_all(a: &mut Attributor, x: &Array3<f32>, extra: &[Array3<f32>]) -> Result<Vec<Array4<f32>>> {
+    let n = x.dim().0;
+    let chunk = a.batch().div_ceil(a.maps().max(1)).max(1);
+    let mut parts: Vec<Vec<Array4<f32>>> = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let end = (start + chunk).min(n);
+        let views: Vec<_> = extra.iter().map(|e| e.slice(ndarray::s![start..end, .., ..])).collect();
+        parts.push(a.attribute_inputs(x.slice(ndarray::s![start..end, .., ..]), &views)?);
+        start = end;
+    }
+    let inputs = parts.first().map_or(0, Vec::len);
+    (0..inputs)
+        .map(|k| {
+            let views: Vec<_> = parts.iter().map(|p| p[k].view()).collect();
+            Ok(ndarray::concatenate(ndarray::Axis(0), &views)?)
+        })
+        .collect()
+}
+
 fn attribute_all(
     a: &mut Attributor,
     x: &Array3<f32>,

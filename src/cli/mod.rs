@@ -272,9 +272,10 @@ pub(crate) fn read_onehot_input(path: &std::path::Path) -> anyhow::Result<(ndarr
 /// model's length centred on regions of a genome.
 #[derive(clap::Args)]
 pub(crate) struct SequenceInput {
-    /// One-hot input (N, L, 4): an .npy, or the .npz `s2f onehot` writes.
+    /// One-hot input (N, L, 4): an .npy, or the .npz `s2f onehot` writes. For a model with
+    /// further inputs, repeat as NAME=FILE.npy for each (`s2f run`'s form).
     #[arg(long, required_unless_present = "genome", conflicts_with = "genome")]
-    input: Option<std::path::PathBuf>,
+    input: Vec<String>,
     /// Genome FASTA (indexed); with --bed, windows of the model's length centred on each region.
     #[arg(long, requires = "bed")]
     genome: Option<std::path::PathBuf>,
@@ -289,17 +290,54 @@ pub(crate) struct SequenceInput {
 impl SequenceInput {
     /// The one-hot sequences `(N, L, 4)` and their names.
     pub(crate) fn read(&self, spec: &s2f::model::ModelSpec) -> anyhow::Result<(ndarray::Array3<f32>, Vec<String>)> {
-        match (&self.input, &self.genome, &self.bed) {
+        let (x, names, extra) = self.read_all(spec)?;
+        if !extra.is_empty() {
+            anyhow::bail!("this command reads one sequence input; give --input FILE only");
+        }
+        Ok((x, names))
+    }
+
+    /// The one-hot sequences `(N, L, 4)`, their names, and the model's further inputs from
+    /// `--input NAME=FILE` (in spec order, in the layout the graph takes them).
+    pub(crate) fn read_all(
+        &self,
+        spec: &s2f::model::ModelSpec,
+    ) -> anyhow::Result<(ndarray::Array3<f32>, Vec<String>, Vec<ndarray::Array3<f32>>)> {
+        use anyhow::Context;
+        let (primary, mut extra_files) = run::split_inputs(&self.input, &spec.input.onnx_name)?;
+        if let Some(name) = extra_files.keys().find(|n| !spec.inputs.iter().any(|i| &i.name == *n)) {
+            anyhow::bail!("the model has no input {name:?}");
+        }
+        if self.input.is_empty() && !spec.inputs.is_empty() {
+            anyhow::bail!("the model reads further inputs: give each sequence input as --input NAME=FILE");
+        }
+        let (x, names) = match (&primary, &self.genome, &self.bed) {
             (Some(input), _, _) => {
                 let (x, names) = read_onehot_input(input)?;
                 let (_, l, c) = x.dim();
                 let flat = x.as_slice().ok_or_else(|| anyhow::anyhow!("one-hot layout"))?;
                 s2f::genome::onehot::check_onehot(flat, l, c, Some(spec.input.n_value), input)?;
-                Ok((x, names))
+                (x, names)
             }
-            (None, Some(genome), Some(bed)) => read_regions(genome, bed, spec, self.ignore_summits),
-            _ => anyhow::bail!("say which sequences: --input X.npy|X.npz, or --genome FA --bed B"),
+            (None, Some(genome), Some(bed)) => read_regions(genome, bed, spec, self.ignore_summits)?,
+            _ => anyhow::bail!(
+                "say which sequences: --input X.npy|X.npz (--input {}=FILE for a multi-input model), or --genome FA --bed B",
+                spec.input.onnx_name
+            ),
+        };
+        let mut extra = Vec::new();
+        for i in &spec.inputs {
+            let file = extra_files.remove(&i.name).with_context(|| {
+                format!("the model also takes input {:?}: give it with --input {}=FILE.npy", i.name, i.name)
+            })?;
+            let (l, c) = (i.length as usize, i.channels);
+            let dims = match i.layout {
+                s2f::model::spec::InputLayout::NLC => [l, c],
+                s2f::model::spec::InputLayout::NCL => [c, l],
+            };
+            extra.push(run::read_extra(&file, &i.name, x.dim().0, &dims)?);
         }
+        Ok((x, names, extra))
     }
 }
 

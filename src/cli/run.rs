@@ -128,7 +128,7 @@ pub fn run(args: Args) -> Result<()> {
 
 /// Splits `--input` values into the primary input's file and the further inputs by name. A
 /// value without `NAME=` is the primary input; so is `PRIMARY=FILE`.
-fn split_inputs(values: &[String], primary: &str) -> Result<(Option<PathBuf>, BTreeMap<String, PathBuf>)> {
+pub(super) fn split_inputs(values: &[String], primary: &str) -> Result<(Option<PathBuf>, BTreeMap<String, PathBuf>)> {
     let mut main = None;
     let mut extra = BTreeMap::new();
     for v in values {
@@ -158,7 +158,7 @@ fn split_inputs(values: &[String], primary: &str) -> Result<(Option<PathBuf>, BT
 }
 
 /// Reads a further input: a numeric .npy of shape (n, dims…) with finite values.
-fn read_extra(path: &std::path::Path, name: &str, n: usize, dims: &[usize]) -> Result<Array3<f32>> {
+pub(super) fn read_extra(path: &std::path::Path, name: &str, n: usize, dims: &[usize]) -> Result<Array3<f32>> {
     let arr = read_npy(path)?;
     if matches!(arr.dtype, DType::Unicode(_)) {
         bail!("{}: input {name:?} must be numeric", path.display());

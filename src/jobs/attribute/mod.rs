@@ -32,6 +32,7 @@
 //! and, for a stranded profile, its strand pairs swapped.
 
 pub mod deeplift;
+mod gradient;
 pub mod ism;
 pub mod logo;
 pub mod objective;
@@ -143,6 +144,9 @@ pub struct Attributor {
     fast_ism: Option<FastIsm>,
     /// The plain forward graph, for the profile objective's weights with gradient methods.
     forward: Option<Box<dyn Engine>>,
+    /// Further inputs of a graph-form model: name and shape without the batch, in the layout
+    /// the graph takes them, and whether each is a one-hot sequence.
+    extra: Vec<(String, [usize; 2], bool)>,
     /// Sequences attributed so far (DeepLIFT shuffles are seeded by sequence index).
     seen: usize,
     /// DeepLIFT: the largest relative summation-to-delta deviation so far.
@@ -158,6 +162,27 @@ impl Attributor {
             return Err(Error::InvalidArgument("batch size must be positive".into()));
         }
         let analysis = spec.analyze()?;
+        let extra: Vec<(String, [usize; 2], bool)> = spec
+            .inputs
+            .iter()
+            .map(|i| {
+                let (l, c) = (i.length as usize, i.channels);
+                let dims = match i.layout {
+                    crate::model::spec::InputLayout::NLC => [l, c],
+                    crate::model::spec::InputLayout::NCL => [c, l],
+                };
+                let onehot = i.kind == crate::model::graph::InputKind::Onehot
+                    && c == 4
+                    && i.layout == crate::model::spec::InputLayout::NLC;
+                (i.name.clone(), dims, onehot)
+            })
+            .collect();
+        if !extra.is_empty() && (!matches!(opts.method, Method::Grad | Method::GradXInput) || opts.rc) {
+            return Err(Error::InvalidArgument(format!(
+                "the model reads further inputs ({}): its per-input attributions are computed with grad or                  grad-x-input, without --rc",
+                extra.iter().map(|e| e.0.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
         let geom = analysis
             .heads
             .get(opts.head)
@@ -249,6 +274,7 @@ impl Attributor {
             rc_objectives,
             fast_ism,
             forward,
+            extra,
             seen: 0,
             max_delta: 0.0,
         })
@@ -279,6 +305,49 @@ impl Attributor {
     /// shuffles of each sequence).
     pub fn attribute(&mut self, x: ArrayView3<f32>) -> Result<Array4<f32>> {
         self.attribute_with(x, None)
+    }
+
+    /// Names and shapes (batch omitted, in the layout the graph takes) of the model's further
+    /// inputs, in spec order.
+    pub fn extra_inputs(&self) -> Vec<(String, [usize; 2])> {
+        self.extra.iter().map(|(n, d, _)| (n.clone(), *d)).collect()
+    }
+
+    /// Per-input attributions of a multi-input model: the primary one-hot `x` `(N, L, 4)` and
+    /// one array per [`Attributor::extra_inputs`] entry, with the same sequences; returns one
+    /// `(N, maps, d0, d1)` array per input, in the input's layout (grad and grad-x-input; a
+    /// one-hot further input is centred over bases like the primary).
+    pub fn attribute_inputs(&mut self, x: ArrayView3<f32>, extra: &[ArrayView3<f32>]) -> Result<Vec<Array4<f32>>> {
+        let (n, l, c) = x.dim();
+        if l != self.length || c != 4 {
+            return Err(Error::InvalidArgument(format!(
+                "input is (N, {l}, {c}); the model reads (N, {}, 4)",
+                self.length
+            )));
+        }
+        if extra.len() != self.extra.len() {
+            return Err(Error::InvalidArgument(format!(
+                "the model takes {} further input(s), {} given",
+                self.extra.len(),
+                extra.len()
+            )));
+        }
+        for ((name, dims, _), a) in self.extra.iter().zip(extra) {
+            if a.dim() != (n, dims[0], dims[1]) {
+                return Err(Error::InvalidArgument(format!(
+                    "input {name:?} is {:?}; the model takes ({n}, {}, {})",
+                    a.shape(),
+                    dims[0],
+                    dims[1]
+                )));
+            }
+        }
+        if !matches!(self.opts.method, Method::Grad | Method::GradXInput) {
+            return Err(Error::InvalidArgument("per-input attributions are computed with grad or grad-x-input".into()));
+        }
+        self.seen += n;
+        let per_sequence = self.profile_objectives_with(x, extra)?;
+        self.gradients_with(x, extra, per_sequence.as_ref())
     }
 
     /// [`Attributor::attribute`], DeepLIFT against the given references `(N, R, L, 4)` (one-hot)
@@ -359,6 +428,15 @@ impl Attributor {
     /// With the profile objective, each sequence's objectives `(N, maps, bins, tracks)` from its
     /// forward pass ([`objective::profile_weights`]); None otherwise.
     fn profile_objectives(&mut self, x: ArrayView3<f32>) -> Result<Option<Array4<f32>>> {
+        self.profile_objectives_with(x, &[])
+    }
+
+    /// [`Attributor::profile_objectives`] of a model with further inputs `extra`.
+    fn profile_objectives_with(
+        &mut self,
+        x: ArrayView3<f32>,
+        extra: &[ArrayView3<f32>],
+    ) -> Result<Option<Array4<f32>>> {
         if !self.opts.profile {
             return Ok(None);
         }
@@ -371,7 +449,9 @@ impl Attributor {
         let mut start = 0;
         while start < n {
             let end = (start + self.opts.batch).min(n);
-            let outs = engine.run(x.slice(ndarray::s![start..end, .., ..]).to_owned().into_dyn())?;
+            let mut inputs = vec![x.slice(ndarray::s![start..end, .., ..]).to_owned().into_dyn()];
+            inputs.extend(extra.iter().map(|a| a.slice(ndarray::s![start..end, .., ..]).to_owned().into_dyn()));
+            let outs = engine.run_inputs(inputs)?;
             let y = take_head(engine, outs, self.opts.head, [end - start, bins, tracks])?;
             logits.slice_mut(ndarray::s![start..end, .., ..]).assign(
                 &y.view()
@@ -436,58 +516,6 @@ impl Attributor {
             for mut pos in out.lanes_mut(Axis(3)) {
                 let mean = pos.sum() / 4.0;
                 pos.mapv_inplace(|v| v - mean);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Gradient methods: every sequence × map as one row of the gradient graph.
-    fn gradients(&mut self, x: ArrayView3<f32>, per_sequence: Option<&Array4<f32>>) -> Result<Array4<f32>> {
-        let (n, l, _) = x.dim();
-        let maps = self.maps();
-        let rows = n * maps;
-        let mut grads: Vec<f32> = Vec::with_capacity(rows * l * 4);
-        let mut start = 0;
-        while start < rows {
-            let end = (start + self.opts.batch).min(rows);
-            let m = end - start;
-            let mut xb = Array3::<f32>::zeros((m, l, 4));
-            let mut ob = Array3::<f32>::zeros((m, self.bins, self.tracks));
-            for (j, r) in (start..end).enumerate() {
-                xb.index_axis_mut(Axis(0), j).assign(&x.index_axis(Axis(0), r / maps));
-                let objectives = objective::of_sequence(per_sequence, &self.objectives, r / maps);
-                ob.index_axis_mut(Axis(0), j).assign(&objectives.index_axis(Axis(0), r % maps));
-            }
-            let outs = self.engine.run_inputs(vec![xb.into_dyn(), ob.into_dyn()])?;
-            let g = outs.get(1).ok_or_else(|| Error::Engine {
-                engine: self.engine.describe(),
-                message: "the gradient graph returned no gradient".into(),
-            })?;
-            if g.shape() != [m, l, 4] {
-                return Err(Error::Engine {
-                    engine: self.engine.describe(),
-                    message: format!("gradient of shape {:?}, expected [{m}, {l}, 4]", g.shape()),
-                });
-            }
-            grads.extend(g.iter().copied());
-            start = end;
-        }
-        let mut out = Array4::from_shape_vec((n, maps, l, 4), grads)
-            .map_err(|e| Error::InvalidArgument(format!("attribution shape: {e}")))?;
-        match self.opts.method {
-            Method::Grad if self.opts.center => {
-                for mut pos in out.lanes_mut(Axis(3)) {
-                    let mean = pos.sum() / 4.0;
-                    pos.mapv_inplace(|v| v - mean);
-                }
-            }
-            Method::Grad | Method::Ism | Method::DeepLift => {}
-            Method::GradXInput => {
-                for (mut s, xs) in out.outer_iter_mut().zip(x.outer_iter()) {
-                    for mut map in s.outer_iter_mut() {
-                        map.zip_mut_with(&xs, |g, &v| *g *= v);
-                    }
-                }
             }
         }
         Ok(out)

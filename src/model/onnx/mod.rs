@@ -10,7 +10,10 @@
 //!   `sequence` and [`OBJECTIVE`], weights `(batch, bins, tracks)` on one head's outputs (one set
 //!   per sequence; repeat it for the same objective everywhere); outputs the head (as in the
 //!   model) and [`GRADIENT`], `(batch, L, 4)`: for each sequence, the gradient of
-//!   Σ_{bins, tracks} objective·output with respect to that sequence.
+//!   Σ_{bins, tracks} objective·output with respect to that sequence. A graph-form model's
+//!   further inputs come between `sequence` and [`OBJECTIVE`], in spec order, and their
+//!   gradients follow [`GRADIENT`] as `gradient.<name>` ([`gradient_name`]), each in its input's
+//!   layout (zero for an input the head does not read).
 //!
 //! Inside, tensors are `(batch, channels, length)`. With `fold_bn`, a batch norm that directly
 //! follows a convolution or dense layer is folded into that layer's weights and bias.
@@ -182,7 +185,6 @@ pub fn emit_cut(spec: &ModelSpec, weights: &Weights, at: &str, part: Part, opts:
 
 /// Emits the gradient graph of head `head` (see the module docs).
 pub fn emit_gradient(spec: &ModelSpec, weights: &Weights, head: usize, opts: EmitOptions) -> Result<Vec<u8>> {
-    spec.require_one_input("a gradient graph")?;
     let analysis = prepare(spec, weights)?;
     let h = spec.heads.get(head).ok_or_else(|| Error::InvalidArgument(format!("no head {head}")))?;
     let geom = analysis.heads[head].1;
@@ -202,19 +204,42 @@ pub fn emit_gradient(spec: &ModelSpec, weights: &Weights, head: usize, opts: Emi
     };
     let d_src = e.backward(&head_steps, dy)?;
     let mut grads = graph_form::backward(&mut e, spec, &analysis, &rec, vec![(src.to_string(), d_src)])?;
-    let dx0 = grads.remove(&spec.input.onnx_name).ok_or_else(|| {
-        Error::InvalidArgument(format!("head {:?} does not depend on the input {:?}", h.name, spec.input.onnx_name))
-    })?;
+    // An input the head does not read has a zero gradient.
+    let mut grad_of = |e: &mut Emitter, name: &str, cf: &str| match grads.remove(name) {
+        Some(g) => g,
+        None => {
+            let zero = e.g.const_f32(0.0);
+            e.g.bin("Mul", cf, &zero)
+        }
+    };
+    let x0 = rec.named.get(&spec.input.onnx_name).cloned().unwrap_or_default();
+    let dx0 = grad_of(&mut e, &spec.input.onnx_name, &x0);
     e.g.named_node("Transpose", &[&dx0], vec![attr_ints("perm", &[0, 2, 1])], GRADIENT);
-    let inputs =
-        vec![input_info(spec), value_info(OBJECTIVE, &[None, Some(geom.bins as i64), Some(geom.tracks as i64)])];
-    let outputs = vec![
+    let mut inputs = model_inputs(spec);
+    inputs.push(value_info(OBJECTIVE, &[None, Some(geom.bins as i64), Some(geom.tracks as i64)]));
+    let mut outputs = vec![
         value_info(&h.name, &[None, Some(geom.bins as i64), Some(geom.tracks as i64)]),
         value_info(GRADIENT, &[None, Some(spec.input.length as i64), Some(4)]),
     ];
+    // Further inputs: `gradient.<name>` in the input's own layout.
+    for (i, info) in spec.inputs.iter().zip(model_inputs(spec).into_iter().skip(1)) {
+        let cf = rec.named.get(&i.name).cloned().unwrap_or_default();
+        let g = grad_of(&mut e, &i.name, &cf);
+        let out = gradient_name(&i.name);
+        match i.layout {
+            InputLayout::NLC => e.g.named_node("Transpose", &[&g], vec![attr_ints("perm", &[0, 2, 1])], &out),
+            InputLayout::NCL => e.g.named_node("Identity", &[&g], vec![], &out),
+        }
+        outputs.push(pb::ValueInfoProto { name: out, ..info });
+    }
     let mut out = Vec::new();
     finish(spec, e, inputs, outputs, "gradient", &mut out)?;
     Ok(out)
+}
+
+/// Name of the gradient output of further input `input` in a gradient graph.
+pub fn gradient_name(input: &str) -> String {
+    format!("{GRADIENT}.{input}")
 }
 
 /// Shape of head `h`'s last layer output (its source's when the head has no layers).
