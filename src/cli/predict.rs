@@ -67,6 +67,10 @@ pub struct Args {
     /// count once per window at its centre; `logits` writes the raw logits.
     #[arg(long, value_enum)]
     profile: Option<ProfileArg>,
+    /// Signal inputs of the model (BPNet's control tracks): NAME=A.bw[,B.bw…], one bigWig per
+    /// channel (strand), read per base over the input's span of each window; repeat per input.
+    #[arg(long)]
+    input: Vec<String>,
     /// Windows per chunk, the unit of resume and sharding (default: about 16 M output values).
     #[arg(long)]
     chunk_windows: Option<usize>,
@@ -131,7 +135,32 @@ pub fn run(args: Args) -> Result<()> {
         (Some(ProfileArg::Logits), Some(_)) | (None, None) => None,
         (Some(ProfileArg::Counts) | None, Some(c)) => Some(spec.head_index(Some(c))?),
     };
-    let mut predictor = Predictor::new(&pkg, engine, head, args.batch)?;
+    let mut given = std::collections::BTreeMap::new();
+    for v in &args.input {
+        let (name, files) = v.split_once('=').with_context(|| format!("--input {v:?}: use NAME=A.bw[,B.bw…]"))?;
+        if given
+            .insert(name.to_string(), super::split_list(files).into_iter().map(PathBuf::from).collect::<Vec<_>>())
+            .is_some()
+        {
+            bail!("--input {name:?} is given twice");
+        }
+    }
+    if let Some(name) = given.keys().find(|n| !spec.inputs.iter().any(|i| &i.name == *n)) {
+        bail!(
+            "the model has no further input {name:?}{}",
+            if spec.inputs.is_empty() {
+                String::new()
+            } else {
+                format!(" (it takes {})", spec.inputs.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", "))
+            }
+        );
+    }
+    let signals: Vec<Vec<PathBuf>> = spec.inputs.iter().filter_map(|i| given.remove(&i.name)).collect();
+    let mut predictor = if spec.inputs.is_empty() {
+        Predictor::new(&pkg, engine, head, args.batch)?
+    } else {
+        Predictor::with_inputs(&pkg, engine, head, args.batch)?
+    };
     if let Some(c) = profile_counts {
         tracing::info!(
             "head {:?}: writing the profile as counts and the log count per window (--profile logits for the logits)",
@@ -149,6 +178,7 @@ pub fn run(args: Args) -> Result<()> {
         chunk_windows: args.chunk_windows,
         ignore_summits: args.ignore_summits,
         profile_counts: profile_counts.is_some(),
+        signals,
     };
     let started = std::time::Instant::now();
     match predict(&pkg, &mut predictor, &args.genome, &target, &opts, &args.out)? {

@@ -55,3 +55,39 @@ pub fn bigwig_chroms(path: &Path) -> Result<Vec<(String, u32)>> {
         .map_err(|e| Error::malformed(path, "file", format!("not a readable bigWig: {e}")))?;
     Ok(bw.chroms().iter().map(|c| (c.name.clone(), c.length)).collect())
 }
+
+/// Per-base values of `chrom` over `[start, end)` (0-based; positions outside the chromosome
+/// or without data are 0) into `out` (`end − start` values), reading an open bigWig.
+pub fn read_dense(bw: &mut OpenBigWig, path: &Path, chrom: &str, start: i64, out: &mut [f32]) -> Result<()> {
+    out.iter_mut().for_each(|v| *v = 0.0);
+    let end = start + out.len() as i64;
+    let len = bw
+        .chroms()
+        .iter()
+        .find(|c| c.name == chrom)
+        .map(|c| c.length as i64)
+        .ok_or_else(|| Error::malformed(path, chrom.to_string(), "the bigWig has no such chromosome"))?;
+    let (qs, qe) = (start.clamp(0, len), end.clamp(0, len));
+    if qs >= qe {
+        return Ok(());
+    }
+    let iter = bw
+        .get_interval(chrom, qs as u32, qe as u32)
+        .map_err(|e| Error::malformed(path, chrom.to_string(), format!("{e}")))?;
+    for v in iter {
+        let v = v.map_err(|e| Error::malformed(path, chrom.to_string(), format!("{e}")))?;
+        let (s, e) = ((v.start as i64).max(qs), (v.end as i64).min(qe));
+        for p in s..e {
+            out[(p - start) as usize] = v.value;
+        }
+    }
+    Ok(())
+}
+
+/// An open bigWig file.
+pub type OpenBigWig = BigWigRead<bigtools::utils::reopen::ReopenableFile>;
+
+/// Opens a bigWig for [`read_dense`].
+pub fn open_bigwig(path: &Path) -> Result<OpenBigWig> {
+    BigWigRead::open_file(path).map_err(|e| Error::malformed(path, "file", format!("not a readable bigWig: {e}")))
+}

@@ -62,6 +62,9 @@ pub struct Manifest {
     /// last output file is the log count, one value per window.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub profile_counts: bool,
+    /// File names of the bigWigs of each signal input ([`super::PredictOptions::signals`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signals: Vec<Vec<String>>,
 }
 
 /// Reads a manifest (see [`crate::jobs::run_dir`]).

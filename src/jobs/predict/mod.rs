@@ -96,6 +96,11 @@ pub struct PredictOptions {
     /// more output, the window's log count, at the centre bin of each window's written span
     /// (one value per window).
     pub profile_counts: bool,
+    /// Signal inputs of a graph-form model (BPNet's `control`), one list of bigWigs per
+    /// further input in spec order, one file per channel: each window reads them over the
+    /// input's span ([`crate::model::graph::ExtraInput::offset`] on the window), per base, 0
+    /// where a file has no data.
+    pub signals: Vec<Vec<PathBuf>>,
 }
 
 /// How a run ended.
@@ -127,6 +132,68 @@ pub fn track_stem(pkg: &Package, head: usize, t: usize) -> String {
         }
         None => format!("t{t:04}"),
     }
+}
+
+/// Checks the signal inputs: one bigWig group per further input of the model, each input a
+/// signal lying on the window with one file per channel, every chromosome to predict present
+/// in every file, and no test-time augmentation (which would have to transform the signal too).
+fn check_signals(
+    spec: &crate::model::spec::ModelSpec,
+    opts: &PredictOptions,
+    target: &Target,
+    sizes: &[crate::genome::fasta::ChromSize],
+) -> Result<()> {
+    use crate::model::graph::InputKind;
+    if opts.signals.len() != spec.inputs.len() {
+        return Err(Error::InvalidArgument(format!(
+            "the model reads further inputs ({}): give each as --input NAME=A.bw[,B.bw…], one bigWig per channel",
+            spec.inputs
+                .iter()
+                .map(|i| format!("{} with {} channel(s)", i.name, i.channels))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    for (i, files) in spec.inputs.iter().zip(&opts.signals) {
+        if i.kind != InputKind::Signal || i.offset.is_none() {
+            return Err(Error::InvalidArgument(format!(
+                "input {:?} is {}; genome-wide prediction reads only signal inputs lying on the window from bigWigs",
+                i.name,
+                if i.kind == InputKind::Onehot { "a one-hot sequence" } else { "not placed on the window (no offset)" }
+            )));
+        }
+        if files.len() != i.channels {
+            return Err(Error::InvalidArgument(format!(
+                "input {:?} has {} channel(s); {} bigWig(s) given",
+                i.name,
+                i.channels,
+                files.len()
+            )));
+        }
+        let wanted: Vec<String> = match target {
+            Target::Genome { chroms: Some(c) } => c.clone(),
+            Target::Genome { chroms: None } => sizes.iter().map(|c| c.name.clone()).collect(),
+            Target::Regions(r) => r.iter().map(|x| x.interval.chrom().to_string()).collect(),
+        };
+        for f in files {
+            let have = crate::io::bigwig::bigwig_chroms(f)?;
+            if let Some(c) = wanted.iter().find(|c| !have.iter().any(|(n, _)| n == *c)) {
+                return Err(Error::malformed(
+                    f,
+                    c.clone(),
+                    format!("input {:?}: the bigWig has no chromosome {c}", i.name),
+                ));
+            }
+        }
+    }
+    if !opts.signals.is_empty() && (opts.augment.rc || opts.augment.shifts.iter().any(|&s| s != 0)) {
+        return Err(Error::InvalidArgument(
+            "--rc and --shifts are not applied to models with signal inputs (the signal would need the same \
+             transformation); predict without them"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Output file stems: one per selected track, and with [`PredictOptions::profile_counts`] the
@@ -177,6 +244,7 @@ pub fn predict(
     }
     let fasta = Fasta::open(genome)?;
     let sizes = fasta.chrom_sizes();
+    check_signals(spec, opts, target, &sizes)?;
     let (windows, mode) = match target {
         Target::Genome { chroms } => (
             WindowSource::Tiled(TilePlan::new(&sizes, chroms.as_deref(), spec.input.length, geom, opts.stride)?),
@@ -225,6 +293,13 @@ pub fn predict(
         },
         engine: predictor.identity(),
         profile_counts: opts.profile_counts,
+        signals: opts
+            .signals
+            .iter()
+            .map(|g| {
+                g.iter().map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect()
+            })
+            .collect(),
     };
     std::fs::create_dir_all(out.join(PARTS_DIR)).map_err(|e| Error::io(out, e))?;
     if crate::jobs::run_dir::finished(&out.join(DONE_FILE), &manifest, out)? {
@@ -246,7 +321,7 @@ pub fn predict(
     pipeline::run_pipeline(
         predictor,
         genome,
-        spec.input.n_value,
+        spec,
         &windows,
         &todo,
         chunk,

@@ -23,6 +23,8 @@ struct Batch {
     /// Which windows are predicted (false: scored span all N).
     present: Vec<bool>,
     x: Array3<f32>,
+    /// Further inputs (signals), one per model input after the first, rows as `x`.
+    extra: Vec<Array3<f32>>,
 }
 
 /// Predicts the chunks `todo` (of `chunk` windows each) of `windows` and writes one part file
@@ -33,7 +35,7 @@ struct Batch {
 pub(super) fn run_pipeline(
     predictor: &mut Predictor,
     genome: &Path,
-    n_value: f32,
+    spec: &crate::model::spec::ModelSpec,
     windows: &WindowSource,
     todo: &[usize],
     chunk: usize,
@@ -53,9 +55,20 @@ pub(super) fn run_pipeline(
     let windows = windows.clone();
     let sizes_r = sizes.to_vec();
     let genome = genome.to_path_buf();
+    let n_value = spec.input.n_value;
+    let signal_inputs: Vec<(i64, usize, crate::model::spec::InputLayout)> =
+        spec.inputs.iter().map(|i| (i.offset.unwrap_or(0), i.length as usize, i.layout)).collect();
+    let signal_files = opts.signals.clone();
     let reader = std::thread::spawn(move || {
         let run = || -> Result<()> {
             let mut fasta = Fasta::open(&genome)?;
+            let mut bigwigs = signal_files
+                .iter()
+                .map(|g| {
+                    g.iter().map(|f| Ok((crate::io::bigwig::open_bigwig(f)?, f.clone()))).collect::<Result<Vec<_>>>()
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let mut track = Vec::new();
             let enc = Encoder::<f32>::new(n_value)?;
             let mut seq = Vec::new();
             for c in chunk_jobs {
@@ -65,6 +78,14 @@ pub(super) fn run_pipeline(
                     let l = part[0].window.len() as usize;
                     let mut x = Array3::<f32>::zeros((part.len(), l, 4));
                     let mut present = Vec::with_capacity(part.len());
+                    let mut extra: Vec<Array3<f32>> = signal_inputs
+                        .iter()
+                        .zip(&bigwigs)
+                        .map(|(&(_, len, layout), files)| match layout {
+                            crate::model::spec::InputLayout::NCL => Array3::zeros((part.len(), files.len(), len)),
+                            crate::model::spec::InputLayout::NLC => Array3::zeros((part.len(), len, files.len())),
+                        })
+                        .collect();
                     let mut row = 0;
                     for w in part {
                         fasta.fetch_into(&w.window, &mut seq)?;
@@ -82,11 +103,27 @@ pub(super) fn run_pipeline(
                                 .into_slice()
                                 .ok_or_else(|| Error::InvalidArgument("non-contiguous batch".into()))?;
                             enc.encode_into(&seq, Layout::LengthFirst, buf)?;
+                            for ((&(offset, len, layout), files), arr) in
+                                signal_inputs.iter().zip(bigwigs.iter_mut()).zip(extra.iter_mut())
+                            {
+                                track.resize(len, 0.0);
+                                for (c, (bw, path)) in files.iter_mut().enumerate() {
+                                    let at = w.window.start() + offset;
+                                    crate::io::bigwig::read_dense(bw, path, w.window.chrom(), at, &mut track)?;
+                                    for (p, &v) in track.iter().enumerate() {
+                                        match layout {
+                                            crate::model::spec::InputLayout::NCL => arr[[row, c, p]] = v,
+                                            crate::model::spec::InputLayout::NLC => arr[[row, p, c]] = v,
+                                        }
+                                    }
+                                }
+                            }
                             row += 1;
                         }
                     }
                     let x = x.slice(s![..row, .., ..]).to_owned();
-                    if tx_batch.send(Ok(Batch { chunk: c, windows: part.to_vec(), present, x })).is_err() {
+                    let extra = extra.into_iter().map(|a| a.slice(s![..row, .., ..]).to_owned()).collect();
+                    if tx_batch.send(Ok(Batch { chunk: c, windows: part.to_vec(), present, x, extra })).is_err() {
                         return Ok(());
                     }
                 }
@@ -138,7 +175,13 @@ pub(super) fn run_pipeline(
         };
         let t0 = std::time::Instant::now();
         let y = if batch.x.shape()[0] > 0 {
-            match predict_ensemble(predictor, batch.x.view(), &opts.augment) {
+            let run = if batch.extra.is_empty() {
+                predict_ensemble(predictor, batch.x.view(), &opts.augment)
+            } else {
+                let views: Vec<_> = batch.extra.iter().map(|a| a.view()).collect();
+                predictor.predict_with(batch.x.view(), &views)
+            };
+            match run {
                 Ok(y) => Some(y),
                 Err(e) => {
                     result = Err(e);
