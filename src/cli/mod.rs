@@ -290,11 +290,33 @@ pub(crate) struct SequenceInput {
 impl SequenceInput {
     /// The one-hot sequences `(N, L, 4)` and their names.
     pub(crate) fn read(&self, spec: &s2f::model::ModelSpec) -> anyhow::Result<(ndarray::Array3<f32>, Vec<String>)> {
-        let (x, names, extra) = self.read_all(spec)?;
-        if !extra.is_empty() {
+        let (primary, extra_files) = run::split_inputs(&self.input, &spec.input.onnx_name)?;
+        if !extra_files.is_empty() {
             anyhow::bail!("this command reads one sequence input; give --input FILE only");
         }
-        Ok((x, names))
+        self.read_primary(primary.as_deref(), spec)
+    }
+
+    /// The primary sequences: the one-hot file, or windows on the BED regions.
+    fn read_primary(
+        &self,
+        primary: Option<&std::path::Path>,
+        spec: &s2f::model::ModelSpec,
+    ) -> anyhow::Result<(ndarray::Array3<f32>, Vec<String>)> {
+        match (primary, &self.genome, &self.bed) {
+            (Some(input), _, _) => {
+                let (x, names) = read_onehot_input(input)?;
+                let (_, l, c) = x.dim();
+                let flat = x.as_slice().ok_or_else(|| anyhow::anyhow!("one-hot layout"))?;
+                s2f::genome::onehot::check_onehot(flat, l, c, Some(spec.input.n_value), input)?;
+                Ok((x, names))
+            }
+            (None, Some(genome), Some(bed)) => read_regions(genome, bed, spec, self.ignore_summits),
+            _ => anyhow::bail!(
+                "say which sequences: --input X.npy|X.npz (--input {}=FILE for a multi-input model), or --genome FA --bed B",
+                spec.input.onnx_name
+            ),
+        }
     }
 
     /// The one-hot sequences `(N, L, 4)`, their names, and the model's further inputs from
@@ -311,20 +333,7 @@ impl SequenceInput {
         if self.input.is_empty() && !spec.inputs.is_empty() {
             anyhow::bail!("the model reads further inputs: give each sequence input as --input NAME=FILE");
         }
-        let (x, names) = match (&primary, &self.genome, &self.bed) {
-            (Some(input), _, _) => {
-                let (x, names) = read_onehot_input(input)?;
-                let (_, l, c) = x.dim();
-                let flat = x.as_slice().ok_or_else(|| anyhow::anyhow!("one-hot layout"))?;
-                s2f::genome::onehot::check_onehot(flat, l, c, Some(spec.input.n_value), input)?;
-                (x, names)
-            }
-            (None, Some(genome), Some(bed)) => read_regions(genome, bed, spec, self.ignore_summits)?,
-            _ => anyhow::bail!(
-                "say which sequences: --input X.npy|X.npz (--input {}=FILE for a multi-input model), or --genome FA --bed B",
-                spec.input.onnx_name
-            ),
-        };
+        let (x, names) = self.read_primary(primary.as_deref(), spec)?;
         let mut extra = Vec::new();
         for i in &spec.inputs {
             let file = extra_files.remove(&i.name).with_context(|| {

@@ -83,6 +83,10 @@ pub struct Args {
     /// bigWig targets of one head, comma-separated; repeat the option for more heads.
     #[arg(long)]
     bigwigs: Vec<String>,
+    /// --arch bpnet: control tracks, one bigWig per strand (comma-separated), read per base over
+    /// each window as bpnet-lite's `X_ctl`.
+    #[arg(long, value_delimiter = ',', requires = "genome")]
+    control: Vec<PathBuf>,
     /// Tiling stride in bp when no BED is given (default: the input length).
     #[arg(long)]
     stride: Option<u64>,
@@ -213,6 +217,7 @@ pub fn run(args: Args) -> Result<()> {
         blocks: args.blocks,
         embedding: args.embedding,
         merge: args.merge.map(MergeArg::merge),
+        control: 0,
     };
     if args.arch.as_deref() != Some(s2f::train::presets::DRG_MULTI)
         && (args.embedding.is_some() || args.merge.is_some())
@@ -264,6 +269,7 @@ pub fn run(args: Args) -> Result<()> {
                 StatArg::Sum => BinStat::Sum,
                 StatArg::Mean => BinStat::Mean,
             },
+            control: args.control.clone(),
         },
         _ => bail!("give training data: --onehot X.npz --targets Y.csv, or --genome FA --bigwigs A.bw,B.bw [--bed B]"),
     };

@@ -78,6 +78,8 @@ pub enum DataSource {
         bigwigs: Vec<Vec<PathBuf>>,
         /// Sum or mean per bin.
         stat: BinStat,
+        /// Control tracks (`bpnet`): one bigWig per strand, read per base over each window.
+        control: Vec<PathBuf>,
     },
 }
 
@@ -186,6 +188,14 @@ pub fn run(job: &TrainJob, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<TrainS
             if sizes.length.is_none() {
                 sizes.length = dataset.as_ref().map(|d| d.length as u64);
             }
+            if let DataSource::Genome { control, .. } = &job.data {
+                if !control.is_empty() && name != "bpnet" {
+                    return Err(Error::InvalidArgument(format!(
+                        "control tracks (--control) are read by --arch bpnet, not {name}"
+                    )));
+                }
+                sizes.control = control.len();
+            }
             let mut spec = match (name.as_str(), &dataset) {
                 (presets::DRG_MULTI, Some(d)) => {
                     let inputs: Vec<(String, u64)> = std::iter::once(d.length)
@@ -276,21 +286,10 @@ pub fn run(job: &TrainJob, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<TrainS
             }
         }
     }
-    // Further inputs: the data's one-hot files after the first, in the model's input order.
-    if let (Some(d), DataSource::Files { onehot, .. }) = (&mut dataset, &job.data) {
-        if !spec.inputs.is_empty() || !d.inputs.is_empty() {
-            multi::match_inputs(&spec, d, onehot)?;
-        }
-    } else if !spec.inputs.is_empty() {
-        return Err(Error::InvalidArgument(format!(
-            "the model reads further inputs ({}): train it on one-hot files (--onehot a.npz,b.npz)",
-            spec.inputs.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
-        )));
-    }
     // 3. Genome data, binned by the heads' geometry.
     let dataset = match (dataset, &job.data) {
         (Some(d), _) => d,
-        (None, DataSource::Genome { fasta, bed, ignore_summits, stride, chroms, bigwigs, stat }) => {
+        (None, DataSource::Genome { fasta, bed, ignore_summits, stride, chroms, bigwigs, stat, control }) => {
             let analysis = spec.analyze()?;
             let len = spec.input.length;
             let mut fa = Fasta::open(fasta)?;
@@ -317,12 +316,25 @@ pub fn run(job: &TrainJob, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<TrainS
                     })?;
                 groups.push(BigwigGroup { name, files: files.clone(), geometry: analysis.heads[h].1 });
             }
-            data::from_genome(&mut fa, &windows, len as usize, spec.input.n_value, &groups, *stat)?
+            let mut d = data::from_genome(&mut fa, &windows, len as usize, spec.input.n_value, &groups, *stat)?;
+            if !control.is_empty() {
+                let name = spec.inputs.first().map_or("control", |i| i.name.as_str());
+                d.inputs.push(multi::control_from_bigwigs(name, &windows, len as usize, control)?);
+            }
+            d
         }
         _ => unreachable!(),
     };
-    // The bpnet architecture: the count head learns log(1 + the profile's total).
+    // Further inputs (one-hot files after the first, control tracks), in the model's input order.
     let mut dataset = dataset;
+    if !spec.inputs.is_empty() || !dataset.inputs.is_empty() {
+        let what = match &job.data {
+            DataSource::Files { onehot, .. } => onehot,
+            DataSource::Genome { fasta, .. } => fasta,
+        };
+        multi::match_inputs(&spec, &mut dataset, what)?;
+    }
+    // The bpnet architecture: the count head learns log(1 + the profile's total).
     let mut cfg = job.cfg.clone();
     if matches!(&job.model, ModelSource::Arch(a, _) if a == "bpnet") {
         let (lambda, mean_log) = add_bpnet_counts(&mut dataset)?;
@@ -428,9 +440,12 @@ fn finish<B: Backend>(
         DataSource::Files { onehot, inputs, targets } => {
             std::iter::once(onehot).chain(inputs).chain(targets).map(|p| p.display().to_string()).collect()
         }
-        DataSource::Genome { fasta, bed, bigwigs, .. } => {
-            std::iter::once(fasta).chain(bed).chain(bigwigs.iter().flatten()).map(|p| p.display().to_string()).collect()
-        }
+        DataSource::Genome { fasta, bed, bigwigs, control, .. } => std::iter::once(fasta)
+            .chain(bed)
+            .chain(bigwigs.iter().flatten())
+            .chain(control)
+            .map(|p| p.display().to_string())
+            .collect(),
     };
     spec.source = Some(Source { format: "s2f-train".into(), files, sha256: vec![], notes });
     Package::write(&job.out, &spec, &outcome.weights, EmitOptions::default())?;

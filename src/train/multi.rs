@@ -24,15 +24,59 @@ use crate::model::spec::{Activation, Head, InputLayout, InputSpec, Layer, ModelS
 use crate::train::data::{read_onehot, Dataset};
 use crate::train::presets::{drg_body, PresetSizes};
 
-/// One further one-hot input of a data set, aligned with its data points.
+/// One further input of a data set, aligned with its data points: a one-hot sequence or
+/// signal tracks (BPNet's control).
 #[derive(Debug, Clone)]
 pub struct InputData {
     /// Input name (the model's further input of the same position takes it).
     pub name: String,
-    /// Sequence length.
+    /// Positions.
     pub length: usize,
-    /// One-hot `(N, L, 4)`.
+    /// Channels (4 for one-hot).
+    pub channels: usize,
+    /// A one-hot sequence (shifted with the N value and reverse-complemented), or signal
+    /// (shifted in with 0; under reverse complement, positions reversed and, with two channels,
+    /// the strands swapped).
+    pub onehot: bool,
+    /// Values `(N, L, channels)`, position-major whatever layout the model takes.
     pub x: Vec<f32>,
+}
+
+impl InputData {
+    /// Values per data point.
+    pub fn width(&self) -> usize {
+        self.length * self.channels
+    }
+}
+
+/// Control tracks for genome windows: one bigWig per channel, read per base over each
+/// window (`start` to `start + length`; 0 where a file has no data or beyond the chromosome).
+pub fn control_from_bigwigs(
+    name: &str,
+    windows: &[crate::genome::windows::Window],
+    length: usize,
+    files: &[PathBuf],
+) -> Result<InputData> {
+    let c = files.len();
+    let mut x = vec![0f32; windows.len() * length * c];
+    let mut track = vec![0f32; length];
+    for (k, f) in files.iter().enumerate() {
+        let mut bw = crate::io::bigwig::open_bigwig(f)?;
+        for (i, w) in windows.iter().enumerate() {
+            crate::io::bigwig::read_dense(&mut bw, f, w.interval.chrom(), w.interval.start(), &mut track)?;
+            if let Some(p) = track.iter().position(|v| !v.is_finite()) {
+                return Err(Error::malformed(
+                    f,
+                    format!("{}:{}", w.interval.chrom(), w.interval.start() + p as i64),
+                    "the control signal is not finite",
+                ));
+            }
+            for (p, &v) in track.iter().enumerate() {
+                x[(i * length + p) * c + k] = v;
+            }
+        }
+    }
+    Ok(InputData { name: name.into(), length, channels: c, onehot: false, x })
 }
 
 /// How `drg-multi` combines its inputs (see the module docs).
@@ -98,7 +142,7 @@ pub fn attach_inputs(data: &mut Dataset, paths: &[PathBuf], names: &[String]) ->
             let j = index[n.as_str()];
             xs.extend_from_slice(&x[j * length * 4..(j + 1) * length * 4]);
         }
-        data.inputs.push(InputData { name: name.clone(), length, x: xs });
+        data.inputs.push(InputData { name: name.clone(), length, channels: 4, onehot: true, x: xs });
     }
     Ok(())
 }
@@ -111,7 +155,7 @@ fn retain(data: &mut Dataset, keep: &[usize]) {
         m.values = pick(&m.values, m.width());
     }
     for inp in &mut data.inputs {
-        inp.x = pick(&inp.x, inp.length * 4);
+        inp.x = pick(&inp.x, inp.width());
     }
     data.names = keep.iter().map(|&i| data.names[i].clone()).collect();
     data.chroms = keep.iter().map(|&i| data.chroms[i].clone()).collect();
@@ -245,22 +289,29 @@ pub fn drg_multi(
 /// names them as the spec does.
 pub fn match_inputs(spec: &ModelSpec, data: &mut Dataset, what: &Path) -> Result<()> {
     if data.inputs.len() != spec.inputs.len() {
+        let names = |v: Vec<&str>| if v.is_empty() { "none".to_string() } else { v.join(", ") };
         return Err(Error::InvalidArgument(format!(
-            "{}: the model reads {} sequence(s) ({}), the data gives {} one-hot file(s)",
+            "{}: the model reads {} further input(s) beside its sequence ({}); the data gives {} ({}): \
+             give one-hot files with --onehot a.npz,b.npz, or control tracks with --control",
             what.display(),
-            spec.inputs.len() + 1,
-            std::iter::once(spec.input.onnx_name.as_str())
-                .chain(spec.inputs.iter().map(|i| i.name.as_str()))
-                .collect::<Vec<_>>()
-                .join(", "),
-            data.inputs.len() + 1
+            spec.inputs.len(),
+            names(spec.inputs.iter().map(|i| i.name.as_str()).collect()),
+            data.inputs.len(),
+            names(data.inputs.iter().map(|i| i.name.as_str()).collect())
         )));
     }
     for (want, have) in spec.inputs.iter().zip(&mut data.inputs) {
-        if want.kind != InputKind::Onehot || want.channels != 4 || want.length as usize != have.length {
+        let kind_ok = (want.kind == InputKind::Onehot) == have.onehot;
+        if !kind_ok || want.channels != have.channels || want.length as usize != have.length {
             return Err(Error::InvalidArgument(format!(
-                "input {:?}: the model reads {} {:?} values of {} channel(s); the data gives one-hot sequences of {} bp",
-                want.name, want.length, want.kind, want.channels, have.length
+                "input {:?}: the model reads {} positions of {} channel(s) ({:?}); the data gives {} of {} ({})",
+                want.name,
+                want.length,
+                want.channels,
+                want.kind,
+                have.length,
+                have.channels,
+                if have.onehot { "one-hot" } else { "signal" }
             )));
         }
         have.name = want.name.clone();

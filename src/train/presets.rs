@@ -18,7 +18,9 @@
 //!   `blocks` (8) dilated residual layers, input `length` (2,114 bp), trimming 47 + Σ 2^i (557,
 //!   a 1,000-bp profile). One modality: its tracks are the profile's strands (a head named
 //!   after it, logits), plus the `counts` head (log total count), trained on the log1p of the
-//!   profile's total (see [`crate::train::job`]).
+//!   profile's total (see [`crate::train::job`]). With control tracks (`control`, one per
+//!   strand), the `control` input (N, strands, L) joins the profile's final convolution and the
+//!   count read-out (log(1 + its total)), as in bpnet-lite.
 
 use serde_json::json;
 
@@ -43,6 +45,8 @@ pub struct PresetSizes {
     pub embedding: Option<usize>,
     /// `drg-multi`: how inputs combine (`concat`, the default, or an analytic merge).
     pub merge: Option<crate::model::graph::Merge>,
+    /// `bpnet`: control tracks (strands) read beside the sequence (0: none).
+    pub control: usize,
 }
 
 /// Preset names.
@@ -116,7 +120,7 @@ fn bpnet(sizes: PresetSizes, heads: &[(String, usize)]) -> Result<ModelSpec> {
         n_filters: sizes.filters.unwrap_or(64),
         n_layers,
         n_outputs: *strands,
-        n_control_tracks: 0,
+        n_control_tracks: sizes.control,
         trimming: crate::converters::bpnet::BpnetConfig::default_trimming(n_layers),
         profile_output_bias: true,
         count_output_bias: true,

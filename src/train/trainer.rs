@@ -375,7 +375,7 @@ pub fn make_batch<B: Backend>(
     device: &B::Device,
 ) -> (BatchInputs<B>, Vec<Tensor<B, 3>>) {
     let l = data.length;
-    let mut extra: Vec<Vec<f32>> = data.inputs.iter().map(|d| Vec::with_capacity(idx.len() * d.length * 4)).collect();
+    let mut extra: Vec<Vec<f32>> = data.inputs.iter().map(|d| Vec::with_capacity(idx.len() * d.width())).collect();
     let n_value = spec.input.n_value;
     let mut x = Vec::with_capacity(idx.len() * l * 4);
     let mut ys: Vec<Vec<f32>> = data.modalities.iter().map(|m| Vec::with_capacity(idx.len() * m.width())).collect();
@@ -396,9 +396,14 @@ pub fn make_batch<B: Backend>(
         }
         for (d, e) in data.inputs.iter().zip(extra.iter_mut()) {
             let start = e.len();
-            extend_shifted_onehot(e, &d.x[i * d.length * 4..(i + 1) * d.length * 4], shift, n_value);
-            if rc {
-                reverse_complement_onehot(&mut e[start..]);
+            let row = &d.x[i * d.width()..(i + 1) * d.width()];
+            if d.onehot {
+                extend_shifted_onehot(e, row, shift, n_value);
+                if rc {
+                    reverse_complement_onehot(&mut e[start..]);
+                }
+            } else {
+                extend_shifted_signal(e, row, d.channels, shift, rc);
             }
         }
         for ((m, y), pairs) in data.modalities.iter().zip(ys.iter_mut()).zip(&pairs) {
@@ -422,12 +427,8 @@ pub fn make_batch<B: Backend>(
     }
     let n = idx.len();
     let xt = Tensor::from_data(TensorData::new(x, [n, l, 4]), device);
-    let extra = data
-        .inputs
-        .iter()
-        .zip(extra)
-        .map(|(d, e)| Tensor::from_data(TensorData::new(e, [n, d.length, 4]), device))
-        .collect();
+    let extra =
+        data.inputs.iter().zip(extra).zip(&spec.inputs).map(|((d, e), i)| input_tensor(e, d, i, n, device)).collect();
     let yts = data
         .modalities
         .iter()
@@ -435,6 +436,51 @@ pub fn make_batch<B: Backend>(
         .map(|(m, y)| Tensor::from_data(TensorData::new(y, [n, m.bins, m.tracks.len()]), device))
         .collect();
     (BatchInputs { x: xt, extra }, yts)
+}
+
+/// Signal `row` `(L, channels)` shifted by `shift` positions (0 shifted in) and, with `rc`,
+/// reversed along positions with two channels (strands) swapped, appended to `out`.
+fn extend_shifted_signal(out: &mut Vec<f32>, row: &[f32], channels: usize, shift: i64, rc: bool) {
+    let l = row.len() / channels.max(1);
+    let start = out.len();
+    for p in 0..l as i64 {
+        let src = p - shift;
+        if (0..l as i64).contains(&src) {
+            out.extend_from_slice(&row[src as usize * channels..(src as usize + 1) * channels]);
+        } else {
+            out.extend(std::iter::repeat_n(0.0, channels));
+        }
+    }
+    if rc {
+        let seg = &mut out[start..];
+        // Reverse positions, keeping each position's channels together.
+        for p in 0..l / 2 {
+            for c in 0..channels {
+                seg.swap(p * channels + c, (l - 1 - p) * channels + c);
+            }
+        }
+        if channels == 2 {
+            for p in 0..l {
+                seg.swap(p * 2, p * 2 + 1);
+            }
+        }
+    }
+}
+
+/// A further input's batch `(n, L, C)` as the tensor the model takes: transposed to
+/// `(n, C, L)` when the spec's input is channels-first.
+fn input_tensor<B: Backend>(
+    v: Vec<f32>,
+    d: &crate::train::multi::InputData,
+    spec_input: &crate::model::graph::ExtraInput,
+    n: usize,
+    device: &B::Device,
+) -> Tensor<B, 3> {
+    let t = Tensor::<B, 3>::from_data(TensorData::new(v, [n, d.length, d.channels]), device);
+    match spec_input.layout {
+        crate::model::spec::InputLayout::NLC => t,
+        crate::model::spec::InputLayout::NCL => t.swap_dims(1, 2),
+    }
 }
 
 /// One optimiser step on a batch; `heads[m]` is the head of modality `m`. Returns the batch loss.
@@ -521,10 +567,11 @@ pub fn predict<B: Backend>(
         let extra = data
             .inputs
             .iter()
-            .map(|d| {
-                let w = d.length * 4;
+            .zip(&spec.inputs)
+            .map(|(d, inp)| {
+                let w = d.width();
                 let v: Vec<f32> = chunk.iter().flat_map(|&i| d.x[i * w..(i + 1) * w].iter().copied()).collect();
-                Tensor::<B, 3>::from_data(TensorData::new(v, [chunk.len(), d.length, 4]), device)
+                input_tensor(v, d, inp, chunk.len(), device)
             })
             .collect();
         let mut interp = Interpreter::new(spec, &analysis, &get, false).with_im2col(im2col);
