@@ -328,7 +328,13 @@ impl SequenceInput {
         use anyhow::Context;
         let (primary, mut extra_files) = run::split_inputs(&self.input, &spec.input.onnx_name)?;
         if let Some(name) = extra_files.keys().find(|n| !spec.inputs.iter().any(|i| &i.name == *n)) {
-            anyhow::bail!("the model has no input {name:?}");
+            anyhow::bail!(
+                "the model has no input {name:?}; it takes {}",
+                std::iter::once(spec.input.onnx_name.as_str())
+                    .chain(spec.inputs.iter().map(|i| i.name.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
         if self.input.is_empty() && !spec.inputs.is_empty() {
             anyhow::bail!("the model reads further inputs: give each sequence input as --input NAME=FILE");
@@ -344,7 +350,8 @@ impl SequenceInput {
                 s2f::model::spec::InputLayout::NLC => [l, c],
                 s2f::model::spec::InputLayout::NCL => [c, l],
             };
-            extra.push(run::read_extra(&file, &i.name, x.dim().0, &dims)?);
+            let onehot = run::onehot_n_value(Some(spec), &i.name);
+            extra.push(run::read_extra(&file, &i.name, x.dim().0, &dims, onehot)?);
         }
         Ok((x, names, extra))
     }

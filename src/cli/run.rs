@@ -114,7 +114,10 @@ pub fn run(args: Args) -> Result<()> {
         .extra_inputs()
         .to_vec()
         .iter()
-        .map(|(name, dims)| read_extra(&extra_files[name], name, x.shape()[0], dims))
+        .map(|(name, dims)| {
+            let onehot = onehot_n_value(pkg.spec.as_ref(), name);
+            read_extra(&extra_files[name], name, x.shape()[0], dims, onehot)
+        })
         .collect::<Result<Vec<_>>>()?;
     let views: Vec<_> = extra.iter().map(|a| a.view()).collect();
     tracing::info!("running {} sequences on {}", x.shape()[0], predictor.describe());
@@ -157,25 +160,56 @@ pub(super) fn split_inputs(values: &[String], primary: &str) -> Result<(Option<P
     Ok((main, extra))
 }
 
+/// The N value of further input `name` when it is a one-hot sequence in (L, 4) layout.
+pub(super) fn onehot_n_value(spec: Option<&s2f::model::ModelSpec>, name: &str) -> Option<f32> {
+    let spec = spec?;
+    let i = spec.inputs.iter().find(|i| i.name == name)?;
+    (i.kind == s2f::model::graph::InputKind::Onehot
+        && i.channels == 4
+        && i.layout == s2f::model::spec::InputLayout::NLC)
+        .then_some(spec.input.n_value)
+}
+
 /// Reads a further input: a numeric .npy of shape (n, dims…) with finite values.
-pub(super) fn read_extra(path: &std::path::Path, name: &str, n: usize, dims: &[usize]) -> Result<Array3<f32>> {
-    let arr = read_npy(path)?;
-    if matches!(arr.dtype, DType::Unicode(_)) {
-        bail!("{}: input {name:?} must be numeric", path.display());
-    }
+/// Reads a further input: a numeric .npy of shape (n, dims…) with finite values, or for a
+/// one-hot input (`onehot` = the model's N value) also the .npz `s2f onehot` writes; one-hot
+/// inputs are checked to hold 0, 1 or the N value.
+pub(super) fn read_extra(
+    path: &std::path::Path,
+    name: &str,
+    n: usize,
+    dims: &[usize],
+    onehot: Option<f32>,
+) -> Result<Array3<f32>> {
+    let (shape, data) = if path.extension().is_some_and(|e| e == "npz") {
+        if onehot.is_none() {
+            bail!("{}: input {name:?} is a signal; give it as a numeric .npy", path.display());
+        }
+        let (x, _) = super::read_onehot_input(path)?;
+        (x.shape().to_vec(), x.into_raw_vec_and_offset().0)
+    } else {
+        let arr = read_npy(path)?;
+        if matches!(arr.dtype, DType::Unicode(_)) {
+            bail!("{}: input {name:?} must be numeric", path.display());
+        }
+        let data = arr.to_f32().context("numeric array")?;
+        (arr.shape.clone(), data)
+    };
     let want = [n, dims[0], dims[1]];
-    if arr.shape != want {
+    if shape != want {
         bail!(
             "{}: input {name:?} is {:?}; the model takes {:?} (the sequence input holds {n})",
             path.display(),
-            arr.shape,
+            shape,
             want
         );
     }
-    let data = arr.to_f32().context("numeric array")?;
     if let Some(i) = data.iter().position(|v| !v.is_finite()) {
         let (a, rest) = (i / (dims[0] * dims[1]), i % (dims[0] * dims[1]));
         bail!("{}: input {name:?} holds {} at [{a}, {}, {}]", path.display(), data[i], rest / dims[1], rest % dims[1]);
+    }
+    if let Some(n_value) = onehot {
+        s2f::genome::onehot::check_onehot(&data, dims[0], dims[1], Some(n_value), path)?;
     }
     Ok(Array3::from_shape_vec(want, data)?)
 }

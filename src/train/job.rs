@@ -163,6 +163,7 @@ pub fn run(job: &TrainJob, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<TrainS
                 return Err(Error::InvalidArgument("give at least one target file".into()));
             }
             let mut d = data::from_files(onehot, targets)?;
+            input_names = multi::input_names(std::slice::from_ref(onehot));
             if !inputs.is_empty() {
                 let files: Vec<PathBuf> = std::iter::once(onehot.clone()).chain(inputs.iter().cloned()).collect();
                 let names = multi::input_names(&files);
@@ -203,6 +204,11 @@ pub fn run(job: &TrainJob, on_epoch: &mut dyn FnMut(&EpochLog)) -> Result<TrainS
                         .zip(&input_names)
                         .map(|(l, n)| (n.clone(), l as u64))
                         .collect();
+                    if sizes.embedding.is_some()
+                        && !matches!(sizes.merge, None | Some(crate::model::graph::Merge::Concat))
+                    {
+                        tracing::warn!("--embedding applies to --merge concat; the analytic merges read tracks out of each CNN directly");
+                    }
                     let combination = match sizes.merge {
                         None | Some(crate::model::graph::Merge::Concat) => multi::Combination::Concat,
                         Some(m) => multi::Combination::Analytic(m),

@@ -100,6 +100,12 @@ pub fn input_names(paths: &[PathBuf]) -> Vec<String> {
             let stem = stem.trim_end_matches(".onehot").to_string();
             let clean: String = stem.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
             let ok = !clean.is_empty() && !clean.starts_with(|c: char| c.is_ascii_digit()) && clean != TRUNK;
+            if seen.contains(&clean) {
+                tracing::warn!(
+                    "{}: another one-hot file has the stem {clean:?}; this input is named input{i}",
+                    p.display()
+                );
+            }
             let name = if ok && !seen.contains(&clean) { clean } else { format!("input{i}") };
             seen.insert(name.clone());
             name
@@ -122,10 +128,11 @@ pub fn attach_inputs(data: &mut Dataset, paths: &[PathBuf], names: &[String]) ->
         let keep: Vec<usize> = (0..data.len()).filter(|&i| index.contains_key(data.names[i].as_str())).collect();
         if keep.is_empty() {
             return Err(Error::InvalidArgument(format!(
-                "{}: none of its sequences is named like a data point of the first input (e.g. {:?} vs {:?})",
+                "{}: none of its sequences is named like a data point of the first input (e.g. {} vs {}); \
+                 one-hot files are matched by their genenames arrays",
                 path.display(),
-                ns.first(),
-                data.names.first()
+                ns.first().map(String::as_str).unwrap_or("none"),
+                data.names.first().map(String::as_str).unwrap_or("none")
             )));
         }
         if keep.len() < data.len() {

@@ -179,7 +179,8 @@ impl Attributor {
             .collect();
         if !extra.is_empty() && (!matches!(opts.method, Method::Grad | Method::GradXInput) || opts.rc) {
             return Err(Error::InvalidArgument(format!(
-                "the model reads further inputs ({}): its per-input attributions are computed with grad or                  grad-x-input, without --rc",
+                "the model reads further inputs ({}): its per-input attributions are computed with grad or grad-x-input, \
+                 without --rc",
                 extra.iter().map(|e| e.0.as_str()).collect::<Vec<_>>().join(", ")
             )));
         }

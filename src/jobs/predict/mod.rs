@@ -144,6 +144,20 @@ fn check_signals(
     sizes: &[crate::genome::fasta::ChromSize],
 ) -> Result<()> {
     use crate::model::graph::InputKind;
+    if let Some(i) = spec.inputs.iter().find(|i| i.kind != InputKind::Signal || i.offset.is_none()) {
+        return Err(Error::InvalidArgument(format!(
+            "input {:?} is {}; genome-wide prediction reads only signal inputs lying on the window (from \
+             bigWigs): predict this model with `s2f run --input NAME=FILE …` on one-hot arrays",
+            i.name,
+            if i.kind == InputKind::Onehot { "a one-hot sequence" } else { "not placed on the window (no offset)" }
+        )));
+    }
+    if let Some(f) = opts.signals.iter().flatten().find(|f| f.extension().is_some_and(|e| e == "npy" || e == "npz")) {
+        return Err(Error::InvalidArgument(format!(
+            "{}: predict reads signal inputs from bigWigs (one per channel); arrays go to `s2f run --input NAME=FILE`",
+            f.display()
+        )));
+    }
     if opts.signals.len() != spec.inputs.len() {
         return Err(Error::InvalidArgument(format!(
             "the model reads further inputs ({}): give each as --input NAME=A.bw[,B.bw…], one bigWig per channel",
@@ -155,13 +169,6 @@ fn check_signals(
         )));
     }
     for (i, files) in spec.inputs.iter().zip(&opts.signals) {
-        if i.kind != InputKind::Signal || i.offset.is_none() {
-            return Err(Error::InvalidArgument(format!(
-                "input {:?} is {}; genome-wide prediction reads only signal inputs lying on the window from bigWigs",
-                i.name,
-                if i.kind == InputKind::Onehot { "a one-hot sequence" } else { "not placed on the window (no offset)" }
-            )));
-        }
         if files.len() != i.channels {
             return Err(Error::InvalidArgument(format!(
                 "input {:?} has {} channel(s); {} bigWig(s) given",
@@ -199,24 +206,28 @@ fn check_signals(
 /// Output file stems: one per selected track, and with [`PredictOptions::profile_counts`] the
 /// tracks as `t0000_plus_counts` and the count head's log count last (`counts_log_counts`).
 fn track_files(pkg: &Package, spec: &crate::model::spec::ModelSpec, opts: &PredictOptions) -> Result<Vec<String>> {
+    let head = &spec.heads[opts.head];
+    let id = |t: usize| head.tracks.iter().find(|x| x.index == t).map(|x| sanitize(&x.identifier)).unwrap_or_default();
     if !opts.profile_counts {
+        if head.profile_counts.is_some() {
+            // A profile written as logits: `t0000_plus_logits`.
+            return Ok(opts
+                .tracks
+                .iter()
+                .map(
+                    |&t| if id(t).is_empty() { format!("t{t:04}_logits") } else { format!("t{t:04}_{}_logits", id(t)) },
+                )
+                .collect());
+        }
         return Ok(opts.tracks.iter().map(|&t| track_stem(pkg, opts.head, t)).collect());
     }
-    let head = &spec.heads[opts.head];
     let counts = head.profile_counts.as_deref().ok_or_else(|| {
         Error::InvalidArgument(format!("head {:?} is not a profile with a count head (profile_counts)", head.name))
     })?;
     let mut stems: Vec<String> = opts
         .tracks
         .iter()
-        .map(|&t| {
-            let id = head.tracks.iter().find(|x| x.index == t).map(|x| sanitize(&x.identifier)).unwrap_or_default();
-            if id.is_empty() {
-                format!("t{t:04}_counts")
-            } else {
-                format!("t{t:04}_{id}_counts")
-            }
-        })
+        .map(|&t| if id(t).is_empty() { format!("t{t:04}_counts") } else { format!("t{t:04}_{}_counts", id(t)) })
         .collect();
     stems.push(format!("{}_log_counts", sanitize(counts)));
     Ok(stems)
