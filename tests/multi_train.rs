@@ -273,6 +273,6 @@ fn drg_multi_refuses_what_it_cannot_build() {
         .map(|s| s.to_string())
         .chain(["--out".to_string(), p(&out).to_string()])
         .collect();
-    check(args, "the model reads 1 sequence(s)");
+    check(args, "the model reads 0 further input(s) beside its sequence");
     assert!(!out.exists(), "nothing is written on refusal");
 }

@@ -11,6 +11,7 @@
 //! - [`multi`]: further one-hot inputs and the `drg-multi` architecture.
 //! - [`finetune`]: track selection, head replacement or addition.
 //! - [`metrics`]: Pearson r per track and per data point.
+//! - [`batch`]: mini-batches with augmentation, every input in the layout the spec takes.
 //! - [`trainer`]: the loop (augmentation, early stopping, reproducibility).
 //! - [`checkpoint`]: per-epoch checkpoints and resume.
 //! - [`report`]: training log, loss curve, correlation tables.
@@ -18,6 +19,7 @@
 //!
 //! Backends: burn's ndarray CPU backend (always), burn's CUDA backend with the `cuda` feature.
 
+pub mod batch;
 pub mod checkpoint;
 pub mod data;
 pub mod finetune;
