@@ -54,6 +54,8 @@ fn drg_shallow_steps(c: &mut Criterion) {
         freeze: vec![],
         im2col: true,
         checkpoint: None,
+        head_losses: vec![],
+        count_weight: None,
     };
     let device = Default::default();
     let mut store = ParamStore::<B>::from_weights(&weights, &device);
